@@ -1,0 +1,34 @@
+#ifndef LIAUTO_CONFIG_H
+#define LIAUTO_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+/*
+ * The worker's configuration, read once at start: the optional KEY=VALUE
+ * file first, then environment variables of the same names on top.
+ */
+
+typedef struct {
+    char         *database_url;
+    char         *migrations_dir;
+    char         *worker_id;
+    int           heartbeat_interval;   /* seconds */
+    log_level_t   log_level;
+    int           reconnect_max;        /* seconds */
+} liauto_config_t;
+
+/*
+ * Fills *cf from the file at path (NULL: no file) and the environment.
+ * On failure returns -1 with a message naming the key or the line in err;
+ * *cf then owns nothing.
+ */
+int config_load(liauto_config_t *cf, const char *path, char *err,
+    size_t errlen);
+void config_free(liauto_config_t *cf);
+
+/* Logs every setting (at info) so a log shows what the worker ran with. */
+void config_log(const liauto_config_t *cf);
+
+#endif

@@ -1,0 +1,163 @@
+#include <signal.h>
+#include <string.h>
+
+#include "db.h"
+#include "heartbeat.h"
+#include "log.h"
+#include "loop.h"
+#include "run.h"
+#include "version.h"
+
+#define WORKER_CHANNEL  "liauto_worker"
+
+typedef struct {
+    loop_t       *loop;
+    db_t         *db;
+    heartbeat_t  *heartbeat;
+} worker_t;
+
+
+static void
+worker_on_stop_signal(loop_t *loop, int signo, void *data)
+{
+    (void) data;
+
+    log_info("received %s: shutting down", strsignal(signo));
+    loop_stop(loop);
+}
+
+
+static void
+worker_on_reload_signal(loop_t *loop, int signo, void *data)
+{
+    (void) loop;
+    (void) data;
+
+    log_warn("received %s: configuration reload is not supported "
+             "(it is read once at start); restart the worker to apply "
+             "changes", strsignal(signo));
+}
+
+
+/* Every (re)connect announces the worker at once, not one interval later. */
+static void
+worker_on_connected(db_t *db, void *data)
+{
+    worker_t  *w = data;
+
+    (void) db;
+    heartbeat_write(w->heartbeat, "running");
+}
+
+
+/*
+ * The wake-up hook: a NOTIFY on liauto_worker means there is work. This is
+ * where the sequence engine will hook in; for now it is only logged.
+ */
+static void
+worker_on_wake(const char *channel, const char *payload, int sender_pid,
+    void *data)
+{
+    (void) data;
+
+    log_debug("wake-up on \"%s\" from backend %d, payload \"%s\"",
+              channel, sender_pid, payload);
+}
+
+
+static int
+worker_watch_signals(worker_t *w)
+{
+    signal(SIGPIPE, SIG_IGN);
+
+    if (loop_signal(w->loop, SIGTERM, worker_on_stop_signal, w) != 0
+        || loop_signal(w->loop, SIGINT, worker_on_stop_signal, w) != 0
+        || loop_signal(w->loop, SIGHUP, worker_on_reload_signal, w) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+worker_start(worker_t *w, const liauto_config_t *cf)
+{
+    db_options_t  options;
+
+    w->loop = loop_create();
+    if (w->loop == NULL || worker_watch_signals(w) != 0) {
+        return -1;
+    }
+
+    memset(&options, 0, sizeof(options));
+    options.conninfo = cf->database_url;
+    options.listen_channel = WORKER_CHANNEL;
+    options.reconnect_max_ms = (unsigned) cf->reconnect_max * 1000;
+    options.on_connected = worker_on_connected;
+    options.on_notify = worker_on_wake;
+    options.data = w;
+
+    w->db = db_create(w->loop, &options);
+    if (w->db == NULL) {
+        return -1;
+    }
+
+    w->heartbeat = heartbeat_create(w->loop, w->db, cf);
+    if (w->heartbeat == NULL) {
+        return -1;
+    }
+
+    db_start(w->db);
+    return 0;
+}
+
+
+static void
+worker_stop(worker_t *w)
+{
+    if (w->heartbeat != NULL) {
+        heartbeat_write(w->heartbeat, "stopped");
+        heartbeat_destroy(w->heartbeat);
+    }
+
+    if (w->db != NULL) {
+        db_destroy(w->db);
+    }
+
+    if (w->loop != NULL) {
+        loop_destroy(w->loop);
+    }
+}
+
+
+int
+worker_run(const liauto_config_t *cf)
+{
+    int       rc;
+    worker_t  w;
+
+    memset(&w, 0, sizeof(w));
+    config_log(cf);
+    log_info("%s %s starting as worker \"%s\"", LIAUTO_WORKER_NAME,
+             LIAUTO_WORKER_VERSION, cf->worker_id);
+
+    rc = worker_start(&w, cf);
+    if (rc != 0) {
+        log_error("cannot start: out of memory or no signal handling");
+
+    } else {
+        rc = loop_run(w.loop);
+    }
+
+    worker_stop(&w);
+
+    if (rc != 0) {
+        log_error("stopped on an error");
+        return 1;
+    }
+
+    log_info("shutdown complete");
+    return 0;
+}
