@@ -61,21 +61,25 @@ db_param_values(const char *conninfo, const char *values[])
 void
 db_one_line(const char *message, char *buf, size_t len)
 {
-    size_t  n;
-    char   *p;
+    char        *out = buf, *end = buf + len - 1;
+    const char  *in;
 
-    snprintf(buf, len, "%s", message != NULL ? message : "");
-
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
-        buf[--n] = '\0';
-    }
-
-    for (p = buf; *p != '\0'; p++) {
-        if (*p == '\n') {
-            *p = ' ';
+    /* libpq's messages span lines with tab-indented continuations. */
+    for (in = message != NULL ? message : ""; *in != '\0' && out < end; in++)
+    {
+        if (*in == '\n' || *in == '\t' || *in == ' ') {
+            if (out > buf && out[-1] != ' ') {
+                *out++ = ' ';
+            }
+            continue;
         }
+        *out++ = *in;
     }
+
+    while (out > buf && out[-1] == ' ') {
+        out--;
+    }
+    *out = '\0';
 }
 
 

@@ -22,7 +22,7 @@ worker_on_stop_signal(loop_t *loop, int signo, void *data)
 {
     (void) data;
 
-    log_info("received %s: shutting down", strsignal(signo));
+    log_info("received SIG%s: shutting down", sigabbrev_np(signo));
     loop_stop(loop);
 }
 
@@ -33,9 +33,9 @@ worker_on_reload_signal(loop_t *loop, int signo, void *data)
     (void) loop;
     (void) data;
 
-    log_warn("received %s: configuration reload is not supported "
+    log_warn("received SIG%s: configuration reload is not supported "
              "(it is read once at start); restart the worker to apply "
-             "changes", strsignal(signo));
+             "changes", sigabbrev_np(signo));
 }
 
 
