@@ -1,0 +1,133 @@
+package LiautoWorker;
+
+# Helpers for the worker's integration tests: build the binary, make scratch
+# databases (dropped at exit), run psql and the worker, and wait for a
+# condition with a deadline (no fixed sleeps).
+#
+# Needs the PG* environment of pg_virtualenv (or any cluster we may
+# createdb/dropdb in).
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Spec;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(build_worker worker_bin repo_dir scratch_db psql
+                 run_worker start_worker stop_worker wait_until slurp
+                 write_file);
+
+my $worker_dir = File::Spec->rel2abs(dirname(__FILE__) . '/../..');
+my @scratch_dbs;
+
+sub repo_dir { return File::Spec->rel2abs("$worker_dir/..") }
+
+sub worker_bin { return "$worker_dir/liauto-worker" }
+
+sub build_worker {
+    system('make', '-s', '-C', $worker_dir) == 0
+        or die "building liauto-worker failed\n";
+}
+
+sub scratch_db {
+    my ($tag) = @_;
+    my $name = "liauto_${tag}_$$";
+
+    system("dropdb --if-exists --force $name 2>/dev/null");
+    system('createdb', $name) == 0 or die "createdb $name failed\n";
+    push @scratch_dbs, $name;
+    return $name;
+}
+
+END {
+    my $status = $?;
+    system("dropdb --if-exists --force $_ 2>/dev/null") for @scratch_dbs;
+    $? = $status;
+}
+
+# One value (or several lines) from a query; dies on SQL errors.
+sub psql {
+    my ($db, $sql) = @_;
+
+    open(my $fh, '-|', 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1',
+         '-d', $db, '-c', $sql) or die "psql: $!\n";
+    my $out = do { local $/; <$fh> } // '';
+    close($fh) or die "psql failed ($?) on: $sql\n";
+    chomp $out;
+    return $out;
+}
+
+# Runs the worker to completion: (exit code, stdout+stderr).
+sub run_worker {
+    my ($env, @args) = @_;
+    local %ENV = (%ENV, %$env);
+
+    my $pid = open(my $fh, '-|') // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDERR, '>&', \*STDOUT) or die;
+        exec(worker_bin(), @args) or die "exec: $!\n";
+    }
+
+    my $out = do { local $/; <$fh> } // '';
+    close($fh);
+    return ($? >> 8, $out);
+}
+
+# Starts the worker in the background with stdout+stderr in $log.
+sub start_worker {
+    my ($env, $log, @args) = @_;
+
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        %ENV = (%ENV, %$env);
+        open(STDOUT, '>', $log) or die "$log: $!\n";
+        open(STDERR, '>&', \*STDOUT) or die;
+        exec(worker_bin(), @args) or die "exec: $!\n";
+    }
+    return $pid;
+}
+
+# Sends $signal and waits up to $timeout s; returns the wait status or
+# undef if the process did not exit in time (it is then killed).
+sub stop_worker {
+    my ($pid, $signal, $timeout) = @_;
+
+    kill($signal, $pid);
+    my $exited = wait_until($timeout, sub { waitpid($pid, WNOHANG) == $pid });
+    return $? if $exited;
+
+    kill('KILL', $pid);
+    waitpid($pid, 0);
+    return undef;
+}
+
+# Polls $cond every 50 ms until it is true or $timeout seconds pass.
+sub wait_until {
+    my ($timeout, $cond) = @_;
+    my $deadline = time() + $timeout;
+
+    while (1) {
+        return 1 if $cond->();
+        return 0 if time() > $deadline;
+        sleep(0.05);
+    }
+}
+
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub write_file {
+    my ($path, $text) = @_;
+    open(my $fh, '>', $path) or die "$path: $!\n";
+    print $fh $text;
+    close($fh) or die "$path: $!\n";
+}
+
+1;
