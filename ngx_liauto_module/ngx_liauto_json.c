@@ -1,0 +1,187 @@
+
+/*
+ * Copyright (C) liauto
+ *
+ * JSON output: every body the module writes goes through ngx_liauto_send(),
+ * and every failure is the envelope {"code","message","details"}.
+ */
+
+
+#include "ngx_liauto_module.h"
+#include "ngx_liauto_json.h"
+
+
+typedef struct {
+    ngx_uint_t   status;
+    const char  *code;
+} ngx_liauto_status_code_t;
+
+
+static ngx_liauto_status_code_t  ngx_liauto_status_codes[] = {
+    { NGX_HTTP_BAD_REQUEST,              "BAD_REQUEST" },
+    { NGX_HTTP_UNAUTHORIZED,             "UNAUTHORIZED" },
+    { NGX_HTTP_FORBIDDEN,                "FORBIDDEN" },
+    { NGX_HTTP_NOT_FOUND,                "NOT_FOUND" },
+    { NGX_HTTP_NOT_ALLOWED,              "METHOD_NOT_ALLOWED" },
+    { NGX_HTTP_REQUEST_TIME_OUT,         "REQUEST_TIMEOUT" },
+    { NGX_HTTP_CONFLICT,                 "CONFLICT" },
+    { NGX_HTTP_LENGTH_REQUIRED,          "LENGTH_REQUIRED" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE,    "URI_TOO_LONG" },
+    { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,   "UNSUPPORTED_MEDIA_TYPE" },
+    { 422,                               "VALIDATION_FAILED" },
+    { NGX_HTTP_TOO_MANY_REQUESTS,        "RATE_LIMITED" },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR,    "INTERNAL_ERROR" },
+    { NGX_HTTP_NOT_IMPLEMENTED,          "NOT_IMPLEMENTED" },
+    { NGX_HTTP_BAD_GATEWAY,              "BAD_GATEWAY" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE,      "SERVICE_UNAVAILABLE" },
+    { NGX_HTTP_GATEWAY_TIME_OUT,         "GATEWAY_TIMEOUT" },
+    { 0, NULL }
+};
+
+
+const char *
+ngx_liauto_status_code(ngx_uint_t status)
+{
+    ngx_liauto_status_code_t  *sc;
+
+    for (sc = ngx_liauto_status_codes; sc->status; sc++) {
+        if (sc->status == status) {
+            return sc->code;
+        }
+    }
+
+    return status >= 500 ? "INTERNAL_ERROR" : "BAD_REQUEST";
+}
+
+
+ngx_int_t
+ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    size_t  len;
+
+    len = src->len + ngx_escape_json(NULL, src->data, src->len);
+
+    dst->data = ngx_pnalloc(pool, len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_escape_json(dst->data, src->data, src->len);
+    dst->len = len;
+
+    return NGX_OK;
+}
+
+
+/* details is raw JSON (an object) or NULL for {} */
+
+ngx_int_t
+ngx_liauto_envelope(ngx_pool_t *pool, ngx_uint_t status, const char *code,
+    ngx_str_t *message, ngx_str_t *details, ngx_str_t *out)
+{
+    size_t      len;
+    u_char     *p;
+    ngx_str_t   msg, empty = ngx_string("{}");
+
+    if (code == NULL) {
+        code = ngx_liauto_status_code(status);
+    }
+
+    if (details == NULL || details->len == 0) {
+        details = &empty;
+    }
+
+    if (ngx_liauto_json_escape(pool, message, &msg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof("{\"code\":\"\",\"message\":\"\",\"details\":}") - 1
+          + ngx_strlen(code) + msg.len + details->len;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    out->len = ngx_sprintf(p, "{\"code\":\"%s\",\"message\":\"%V\","
+                           "\"details\":%V}", code, &msg, details) - p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_liauto_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body)
+{
+    ngx_int_t          rc;
+    ngx_buf_t         *b;
+    ngx_chain_t        out;
+    ngx_liauto_ctx_t  *ctx;
+
+    ctx = ngx_liauto_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->responded = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_type = *content_type;
+    r->headers_out.content_type_len = content_type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = body->len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_liauto_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    static ngx_str_t  type = ngx_string("application/json");
+
+    return ngx_liauto_send(r, status, &type, body);
+}
+
+
+ngx_int_t
+ngx_liauto_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, ngx_str_t *details)
+{
+    ngx_str_t  body, msg;
+
+    msg.data = (u_char *) message;
+    msg.len = ngx_strlen(message);
+
+    if (ngx_liauto_envelope(r->pool, status, code, &msg, details, &body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_liauto_send_json(r, status, &body);
+}

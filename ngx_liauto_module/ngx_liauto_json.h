@@ -1,0 +1,31 @@
+
+/*
+ * Copyright (C) liauto
+ */
+
+
+#ifndef _NGX_LIAUTO_JSON_H_INCLUDED_
+#define _NGX_LIAUTO_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+ngx_int_t ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+ngx_int_t ngx_liauto_envelope(ngx_pool_t *pool, ngx_uint_t status,
+    const char *code, ngx_str_t *message, ngx_str_t *details,
+    ngx_str_t *out);
+const char *ngx_liauto_status_code(ngx_uint_t status);
+
+ngx_int_t ngx_liauto_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body);
+ngx_int_t ngx_liauto_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_liauto_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, ngx_str_t *details);
+
+
+#endif /* _NGX_LIAUTO_JSON_H_INCLUDED_ */

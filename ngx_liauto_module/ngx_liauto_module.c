@@ -1,0 +1,559 @@
+
+/*
+ * Copyright (C) liauto
+ *
+ * Directives, configuration, the content handler of liauto_api locations
+ * and the glue between a request and its database query.
+ */
+
+
+#include "ngx_liauto_module.h"
+#include "ngx_liauto_router.h"
+#include "ngx_liauto_json.h"
+
+
+#define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
+#define NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT  5000
+#define NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT    30000
+
+
+static ngx_int_t ngx_liauto_handler(ngx_http_request_t *r);
+static void ngx_liauto_body_handler(ngx_http_request_t *r);
+static void ngx_liauto_run_route(ngx_http_request_t *r);
+static void ngx_liauto_cleanup(void *data);
+
+static char *ngx_liauto_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_liauto_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_liauto_pg_pool_t *ngx_liauto_create_pool(ngx_conf_t *cf,
+    ngx_liauto_srv_conf_t *scf);
+static void ngx_liauto_init_srv_defaults(ngx_liauto_srv_conf_t *scf);
+
+static ngx_int_t ngx_liauto_postconfiguration(ngx_conf_t *cf);
+static void *ngx_liauto_create_main_conf(ngx_conf_t *cf);
+static void *ngx_liauto_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_liauto_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_liauto_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_liauto_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_liauto_init_process(ngx_cycle_t *cycle);
+static void ngx_liauto_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_liauto_pool_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_command_t  ngx_liauto_commands[] = {
+
+    { ngx_string("liauto_postgres"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_postgres,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("liauto_postgres_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, pool_size),
+      &ngx_liauto_pool_size_bounds },
+
+    { ngx_string("liauto_postgres_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("liauto_postgres_query_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, query_timeout),
+      NULL },
+
+    { ngx_string("liauto_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_liauto_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_liauto_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_liauto_postconfiguration,          /* postconfiguration */
+
+    ngx_liauto_create_main_conf,           /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_liauto_create_srv_conf,            /* create server configuration */
+    ngx_liauto_merge_srv_conf,             /* merge server configuration */
+
+    ngx_liauto_create_loc_conf,            /* create location configuration */
+    ngx_liauto_merge_loc_conf              /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_liauto_module = {
+    NGX_MODULE_V1,
+    &ngx_liauto_module_ctx,                /* module context */
+    ngx_liauto_commands,                   /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_liauto_init_process,               /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_liauto_exit_process,               /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_liauto_ctx_t *
+ngx_liauto_get_ctx(ngx_http_request_t *r)
+{
+    ngx_liauto_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_liauto_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_liauto_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->request = r;
+        ngx_http_set_ctx(r, ctx, ngx_liauto_module);
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_liauto_handler(ngx_http_request_t *r)
+{
+    ngx_int_t          rc;
+    ngx_liauto_ctx_t  *ctx;
+
+    ctx = ngx_liauto_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_liauto_route(r, ctx);
+
+    if (ctx->route == NULL) {
+        ngx_http_discard_request_body(r);
+        return rc;
+    }
+
+    if (ctx->route->flags & NGX_LIAUTO_ROUTE_BODY) {
+        /* the body is read whole, in memory or a temp file */
+        rc = ngx_http_read_client_request_body(r, ngx_liauto_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* balanced by the ngx_http_finalize_request() that ends the route */
+    r->main->count++;
+
+    ngx_liauto_run_route(r);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_liauto_body_handler(ngx_http_request_t *r)
+{
+    ngx_liauto_run_route(r);
+}
+
+
+static void
+ngx_liauto_run_route(ngx_http_request_t *r)
+{
+    ngx_int_t          rc;
+    ngx_liauto_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_liauto_module);
+
+    rc = ctx->route->handler(ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * Starts ctx->query (whose values/nparams the caller has set) and returns
+ * NGX_DONE; the handler ends the request with ngx_liauto_finalize().
+ */
+
+ngx_int_t
+ngx_liauto_query(ngx_liauto_ctx_t *ctx, const char *sql,
+    ngx_liauto_pg_handler_pt handler)
+{
+    ngx_http_cleanup_t     *cln;
+    ngx_http_request_t     *r;
+    ngx_liauto_pg_query_t  *q;
+
+    r = ctx->request;
+    q = &ctx->query;
+
+    if (q->pool == NULL) {
+        /* a client that goes away must not leave its query pointing here */
+        cln = ngx_http_cleanup_add(r, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_liauto_cleanup;
+        cln->data = ctx;
+    }
+
+    q->sql = sql;
+    q->handler = handler;
+    q->data = ctx;
+    q->log = r->connection->log;
+
+    ngx_liauto_pg_run(ngx_liauto_get_pool(r), q);
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_liauto_finalize(ngx_liauto_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = ctx->request->connection;
+
+    ngx_http_finalize_request(ctx->request, rc);
+
+    /* we may run from a database socket's event, not the client's */
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_liauto_cleanup(void *data)
+{
+    ngx_liauto_ctx_t  *ctx = data;
+
+    ngx_liauto_pg_abandon(&ctx->query);
+}
+
+
+ngx_liauto_pg_pool_t *
+ngx_liauto_get_pool(ngx_http_request_t *r)
+{
+    ngx_liauto_srv_conf_t  *lscf;
+
+    lscf = ngx_http_get_module_srv_conf(r, ngx_liauto_module);
+
+    return lscf->pool;
+}
+
+
+static char *
+ngx_liauto_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_liauto_srv_conf_t  *lscf = conf;
+
+    ngx_str_t  *value;
+
+    if (lscf->conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a libpq connection string, not an empty value";
+    }
+
+    /* NUL-terminated for libpq */
+    lscf->conninfo.data = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (lscf->conninfo.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(lscf->conninfo.data, value[1].data, value[1].len + 1);
+    lscf->conninfo.len = value[1].len;
+
+    if (ngx_liauto_pg_check_conninfo(cf, &lscf->conninfo) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_liauto_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_liauto_loc_conf_t  *llcf = conf;
+
+    ngx_liauto_srv_conf_t     *lscf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (llcf->api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    llcf->api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_liauto_handler;
+
+    /* checked once the server's configuration is merged */
+    lscf = ngx_http_conf_get_module_srv_conf(cf, ngx_liauto_module);
+    lscf->api_file = cf->conf_file->file.name;
+    lscf->api_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_liauto_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_liauto_filter_init(cf);
+}
+
+
+static void *
+ngx_liauto_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_liauto_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_liauto_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&lmcf->pools, cf->pool, 1,
+                       sizeof(ngx_liauto_pg_pool_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return lmcf;
+}
+
+
+static void *
+ngx_liauto_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_liauto_srv_conf_t  *lscf;
+
+    lscf = ngx_pcalloc(cf->pool, sizeof(ngx_liauto_srv_conf_t));
+    if (lscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lscf->conninfo = { 0, NULL };
+     *     lscf->pool = NULL;
+     *     lscf->api_file = { 0, NULL };
+     */
+
+    lscf->pool_size = NGX_CONF_UNSET_UINT;
+    lscf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    lscf->query_timeout = NGX_CONF_UNSET_MSEC;
+
+    return lscf;
+}
+
+
+static void
+ngx_liauto_init_srv_defaults(ngx_liauto_srv_conf_t *scf)
+{
+    ngx_conf_init_uint_value(scf->pool_size, NGX_LIAUTO_DEFAULT_POOL_SIZE);
+    ngx_conf_init_msec_value(scf->connect_timeout,
+                             NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT);
+    ngx_conf_init_msec_value(scf->query_timeout,
+                             NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT);
+}
+
+
+/*
+ * A server that inherits the http-level database settings unchanged shares
+ * the http level's pool; one that changes any of them gets its own.
+ */
+
+static char *
+ngx_liauto_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_liauto_srv_conf_t *prev = parent;
+    ngx_liauto_srv_conf_t *conf = child;
+
+    ngx_liauto_init_srv_defaults(prev);
+
+    ngx_conf_merge_str_value(conf->conninfo, prev->conninfo, "");
+    ngx_conf_merge_uint_value(conf->pool_size, prev->pool_size,
+                              NGX_LIAUTO_DEFAULT_POOL_SIZE);
+    ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
+                              NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->query_timeout, prev->query_timeout,
+                              NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT);
+
+    if (conf->conninfo.len == 0) {
+        if (conf->api_file.len) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"liauto_api\" in %V:%ui needs \"liauto_postgres\" "
+                          "in its server or http block",
+                          &conf->api_file, conf->api_line);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (prev->conninfo.data == conf->conninfo.data
+        && prev->pool_size == conf->pool_size
+        && prev->connect_timeout == conf->connect_timeout
+        && prev->query_timeout == conf->query_timeout)
+    {
+        if (prev->pool == NULL) {
+            prev->pool = ngx_liauto_create_pool(cf, prev);
+            if (prev->pool == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->pool = prev->pool;
+        return NGX_CONF_OK;
+    }
+
+    conf->pool = ngx_liauto_create_pool(cf, conf);
+    if (conf->pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_liauto_pg_pool_t *
+ngx_liauto_create_pool(ngx_conf_t *cf, ngx_liauto_srv_conf_t *scf)
+{
+    ngx_liauto_pg_pool_t    *pool, **pp;
+    ngx_liauto_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_liauto_module);
+
+    pool = ngx_pcalloc(cf->pool, sizeof(ngx_liauto_pg_pool_t));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conninfo = (char *) scf->conninfo.data;
+    pool->size = scf->pool_size;
+    pool->connect_timeout = scf->connect_timeout;
+    pool->query_timeout = scf->query_timeout;
+
+    pp = ngx_array_push(&lmcf->pools);
+    if (pp == NULL) {
+        return NULL;
+    }
+
+    *pp = pool;
+
+    return pool;
+}
+
+
+static void *
+ngx_liauto_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_liauto_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_liauto_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    llcf->api = NGX_CONF_UNSET;
+
+    return llcf;
+}
+
+
+static char *
+ngx_liauto_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_liauto_loc_conf_t *prev = parent;
+    ngx_liauto_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_liauto_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t               i;
+    ngx_liauto_pg_pool_t   **pools;
+    ngx_liauto_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_liauto_module);
+    if (lmcf == NULL) {
+        return NGX_OK;
+    }
+
+    pools = lmcf->pools.elts;
+
+    for (i = 0; i < lmcf->pools.nelts; i++) {
+        ngx_liauto_pg_pool_init(pools[i], cycle->log);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_liauto_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t               i;
+    ngx_liauto_pg_pool_t   **pools;
+    ngx_liauto_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_liauto_module);
+    if (lmcf == NULL) {
+        return;
+    }
+
+    pools = lmcf->pools.elts;
+
+    for (i = 0; i < lmcf->pools.nelts; i++) {
+        ngx_liauto_pg_pool_close(pools[i]);
+    }
+}

@@ -1,0 +1,17 @@
+
+/*
+ * Copyright (C) liauto
+ */
+
+
+#ifndef _NGX_LIAUTO_OPS_H_INCLUDED_
+#define _NGX_LIAUTO_OPS_H_INCLUDED_
+
+
+#include "ngx_liauto_module.h"
+
+
+ngx_int_t ngx_liauto_ops_health(ngx_liauto_ctx_t *ctx);
+
+
+#endif /* _NGX_LIAUTO_OPS_H_INCLUDED_ */

@@ -1,0 +1,181 @@
+
+/*
+ * Copyright (C) liauto
+ *
+ * The route table: every operation of the API, by method and path pattern.
+ * "{name}" matches one non-empty path segment, captured in ctx->params in
+ * order.  t/ checks this table against openapi/openapi.yaml, so keep one
+ * route per line in the form below.
+ */
+
+
+#include "ngx_liauto_module.h"
+#include "ngx_liauto_router.h"
+#include "ngx_liauto_json.h"
+#include "ngx_liauto_ops.h"
+
+
+static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_liauto_ctx_t *ctx);
+static ngx_int_t ngx_liauto_not_allowed(ngx_http_request_t *r,
+    ngx_uint_t methods);
+
+
+static ngx_liauto_route_t  ngx_liauto_routes[] = {
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/health"),
+      ngx_liauto_ops_health, 0 },
+
+    { 0, ngx_null_string, NULL, 0 }
+};
+
+
+typedef struct {
+    ngx_uint_t   method;
+    const char  *name;
+} ngx_liauto_method_name_t;
+
+
+static ngx_liauto_method_name_t  ngx_liauto_method_names[] = {
+    { NGX_HTTP_GET,     "GET" },
+    { NGX_HTTP_HEAD,    "HEAD" },
+    { NGX_HTTP_POST,    "POST" },
+    { NGX_HTTP_PUT,     "PUT" },
+    { NGX_HTTP_PATCH,   "PATCH" },
+    { NGX_HTTP_DELETE,  "DELETE" },
+    { 0, NULL }
+};
+
+
+/*
+ * Finds the route of r: NGX_OK with ctx->route set, or the status of the
+ * error response already sent (404 or 405).
+ */
+
+ngx_int_t
+ngx_liauto_route(ngx_http_request_t *r, ngx_liauto_ctx_t *ctx)
+{
+    ngx_uint_t           method, allowed;
+    ngx_liauto_route_t  *rt;
+
+    /* HEAD is served wherever GET is */
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
+    allowed = 0;
+
+    for (rt = ngx_liauto_routes; rt->handler; rt++) {
+
+        if (ngx_liauto_route_match(&rt->path, &r->uri, ctx) != NGX_OK) {
+            continue;
+        }
+
+        if (rt->methods & method) {
+            ctx->route = rt;
+            return NGX_OK;
+        }
+
+        allowed |= rt->methods;
+    }
+
+    ctx->nparams = 0;
+
+    if (allowed) {
+        return ngx_liauto_not_allowed(r, allowed);
+    }
+
+    return ngx_liauto_send_error(r, NGX_HTTP_NOT_FOUND, NULL,
+                                 "no such resource", NULL);
+}
+
+
+static ngx_int_t
+ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_liauto_ctx_t *ctx)
+{
+    u_char  *p, *pe, *u, *ue, *start;
+
+    p = pattern->data;
+    pe = p + pattern->len;
+    u = uri->data;
+    ue = u + uri->len;
+
+    ctx->nparams = 0;
+
+    while (p < pe && u < ue) {
+
+        if (*p != '{') {
+            if (*p++ != *u++) {
+                return NGX_DECLINED;
+            }
+            continue;
+        }
+
+        start = u;
+        while (u < ue && *u != '/') {
+            u++;
+        }
+
+        if (u == start || ctx->nparams == NGX_LIAUTO_MAX_PARAMS) {
+            return NGX_DECLINED;
+        }
+
+        ctx->params[ctx->nparams].data = start;
+        ctx->params[ctx->nparams].len = u - start;
+        ctx->nparams++;
+
+        while (p < pe && *p != '/') {
+            p++;
+        }
+    }
+
+    return (p == pe && u == ue) ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_liauto_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
+{
+    u_char                    *p;
+    ngx_str_t                  details;
+    ngx_table_elt_t           *h;
+    ngx_liauto_method_name_t  *m;
+
+    if (methods & NGX_HTTP_GET) {
+        methods |= NGX_HTTP_HEAD;
+    }
+
+    /* "GET, HEAD, POST, PUT, PATCH, DELETE" plus the JSON details */
+    p = ngx_pnalloc(r->pool, 128);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = p;
+
+    for (m = ngx_liauto_method_names; m->name; m++) {
+        if (methods & m->method) {
+            p = ngx_sprintf(p, "%s%s", p == h->value.data ? "" : ", ",
+                            m->name);
+        }
+    }
+
+    h->value.len = p - h->value.data;
+
+    details.len = sizeof("{\"allow\":\"\"}") - 1 + h->value.len;
+    details.data = ngx_pnalloc(r->pool, details.len);
+    if (details.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(details.data, "{\"allow\":\"%V\"}", &h->value);
+
+    return ngx_liauto_send_error(r, NGX_HTTP_NOT_ALLOWED, NULL,
+                                 "method not allowed on this resource",
+                                 &details);
+}
