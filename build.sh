@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# liauto — the one entry point: deps, build, up, down, status, test, bench.
+# Run as root on Debian bookworm.  Every subcommand installs what it needs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+
+BUILD="$ROOT/build"
+VAR="$ROOT/var"
+PG_VERSION=15
+PG_CLUSTER=liauto
+LIAUTO_PORT=${LIAUTO_PORT:-8080}
+LIAUTO_PG_PORT=${LIAUTO_PG_PORT:-5440}
+MODULE_SO="$BUILD/ngx_liauto_module.so"
+WORKER_BIN="$ROOT/worker/liauto-worker"
+LUA_MODULES="/usr/lib/nginx/modules/ndk_http_module.so /usr/lib/nginx/modules/ngx_http_lua_module.so"
+
+DEB_PACKAGES=(
+    build-essential pkg-config ca-certificates curl procps
+    nginx nginx-dev libnginx-mod-http-lua
+    postgresql-$PG_VERSION postgresql-client-$PG_VERSION postgresql-contrib
+    postgresql-$PG_VERSION-pgtap
+    libpq-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
+    libcsv-dev
+    libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
+    wrk
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+cmd_deps() {
+    local missing=() p
+    [ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages)"
+    for p in "${DEB_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # the packages start their own services; ours run on other ports
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# Builds the module against Debian's own nginx source and flags, so the .so
+# loads into /usr/sbin/nginx (same signature), and the worker.
+cmd_build() {
+    cmd_deps
+    build_module
+    log "building liauto-worker"
+    make -s -C worker
+}
+
+build_module() {
+    local src="$BUILD/nginx-src" stamp sum
+    sum=$(cat config /usr/share/nginx/src/conf_flags "${BASH_SOURCE[0]}" \
+              | sha256sum | cut -c1-16)
+    stamp="$src/.liauto-configured-$sum"
+    if [ ! -f "$stamp" ]; then
+        log "configuring nginx $(nginx -v 2>&1 | sed 's/.*\///') for the module"
+        rm -rf "$src"
+        mkdir -p "$src"
+        cp -a /usr/share/nginx/src/. "$src/"
+        (
+            cd "$src"
+            # shellcheck disable=SC1091
+            . ./conf_flags
+            ./configure \
+                --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS) -Wall -Wextra -Wno-unused-parameter -Werror ${LIAUTO_MODULE_CFLAGS:-}" \
+                --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC ${LIAUTO_MODULE_LDFLAGS:-}" \
+                "${NGX_CONF_FLAGS[@]}" \
+                --add-dynamic-module="$ROOT" >"$BUILD/configure.log" 2>&1
+        ) || { tail -20 "$BUILD/configure.log"; die "nginx configure failed"; }
+        touch "$stamp"
+    fi
+    log "building ngx_liauto_module.so"
+    make -s -C "$src" -f objs/Makefile modules >"$BUILD/make.log" 2>&1 \
+        || { grep -E 'error|Error' "$BUILD/make.log" | head -30; die "module build failed"; }
+    cp "$src/objs/ngx_liauto_module.so" "$MODULE_SO"
+}
+
+# ---------------------------------------------------------------- the stack
+
+pg_run() { runuser -u postgres -- "$@"; }
+
+cluster_up() {
+    if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
+        log "creating PostgreSQL cluster $PG_VERSION/$PG_CLUSTER on port $LIAUTO_PG_PORT"
+        pg_createcluster "$PG_VERSION" "$PG_CLUSTER" -p "$LIAUTO_PG_PORT" >/dev/null
+    fi
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start 2>/dev/null || true
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null \
+        || die "PostgreSQL cluster $PG_VERSION/$PG_CLUSTER did not start"
+    local port
+    port=$(pg_conftool -s "$PG_VERSION" "$PG_CLUSTER" show port)
+    LIAUTO_PG_PORT=$port
+
+    mkdir -p "$VAR"
+    [ -s "$VAR/db-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$VAR/db-password"
+    chmod 600 "$VAR/db-password"
+    local pw
+    pw=$(cat "$VAR/db-password")
+    pg_run psql -q -p "$port" -v ON_ERROR_STOP=1 -v pw="$pw" <<'SQL'
+SELECT format('CREATE ROLE liauto LOGIN PASSWORD %L', :'pw')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'liauto') \gexec
+SELECT format('ALTER ROLE liauto PASSWORD %L', :'pw') \gexec
+SELECT 'CREATE DATABASE liauto OWNER liauto'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'liauto') \gexec
+SQL
+    pg_run psql -q -p "$port" -d liauto -c 'CREATE EXTENSION IF NOT EXISTS pgcrypto' >/dev/null
+    LIAUTO_DATABASE_URL="host=127.0.0.1 port=$port dbname=liauto user=liauto password=$pw"
+    export LIAUTO_DATABASE_URL
+}
+
+admin_user() {
+    local email=${LIAUTO_ADMIN_EMAIL:-admin@liauto.local} pw=${LIAUTO_ADMIN_PASSWORD:-}
+    if [ -z "$pw" ]; then
+        [ -s "$VAR/admin-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$VAR/admin-password"
+        chmod 600 "$VAR/admin-password"
+        pw=$(cat "$VAR/admin-password")
+    fi
+    psql "$LIAUTO_DATABASE_URL" -q -v ON_ERROR_STOP=1 -v email="$email" -v pw="$pw" <<'SQL' >/dev/null
+INSERT INTO liauto.users (email, password_hash, role, name)
+VALUES (:'email', crypt(:'pw', gen_salt('bf', 10)), 'admin', 'Administrator')
+ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash,
+                                  role = 'admin';
+SQL
+    ADMIN_EMAIL=$email ADMIN_PASSWORD=$pw
+}
+
+nginx_conf() {
+    local dir=$1 port=$2 dsn=$3
+    mkdir -p "$dir"/{conf,logs,tmp}
+    sed -e "s|@MODULE_SO@|$MODULE_SO|g" \
+        -e "s|@PREFIX@|$dir|g" \
+        -e "s|@PORT@|$port|g" \
+        -e "s|@DSN@|$dsn|g" \
+        -e "s|@ROOT@|$ROOT|g" \
+        conf/nginx.conf.in >"$dir/conf/nginx.conf"
+    cp conf/liauto-api.conf "$dir/conf/"
+}
+
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+cmd_up() {
+    cmd_build
+    cluster_up
+    log "applying migrations"
+    "$WORKER_BIN" migrate
+    admin_user
+
+    mkdir -p "$VAR/log" "$VAR/run"
+    if ! pid_alive "$VAR/run/worker.pid"; then
+        log "starting liauto-worker"
+        setsid "$WORKER_BIN" run >>"$VAR/log/worker.log" 2>&1 </dev/null &
+        echo $! >"$VAR/run/worker.pid"
+    fi
+
+    nginx_conf "$VAR/nginx" "$LIAUTO_PORT" "$LIAUTO_DATABASE_URL"
+    nginx -t -q -p "$VAR/nginx/" -c conf/nginx.conf
+    if pid_alive "$VAR/nginx/logs/nginx.pid"; then
+        nginx -p "$VAR/nginx/" -c conf/nginx.conf -s reload
+    else
+        log "starting nginx on 127.0.0.1:$LIAUTO_PORT"
+        nginx -p "$VAR/nginx/" -c conf/nginx.conf
+    fi
+
+    local i
+    for i in $(seq 1 50); do
+        curl -fs "http://127.0.0.1:$LIAUTO_PORT/api/v1/health" >/dev/null && break
+        sleep 0.1
+    done
+
+    cat <<EOF
+
+liauto is up.
+  API        http://127.0.0.1:$LIAUTO_PORT/api/v1/health
+  admin      $ADMIN_EMAIL / $ADMIN_PASSWORD$( [ -z "${LIAUTO_ADMIN_PASSWORD:-}" ] && echo "   (saved in var/admin-password)")
+  database   $LIAUTO_DATABASE_URL
+  logs       var/nginx/logs/error.log, var/log/worker.log
+  stop       ./build.sh down      status: ./build.sh status
+
+$(curl -s "http://127.0.0.1:$LIAUTO_PORT/api/v1/health")
+EOF
+}
+
+cmd_down() {
+    if pid_alive "$VAR/nginx/logs/nginx.pid"; then
+        log "stopping nginx"
+        nginx -p "$VAR/nginx/" -c conf/nginx.conf -s quit
+    fi
+    if pid_alive "$VAR/run/worker.pid"; then
+        log "stopping liauto-worker"
+        kill -TERM "$(cat "$VAR/run/worker.pid")"
+        local i
+        for i in $(seq 1 50); do
+            pid_alive "$VAR/run/worker.pid" || break
+            sleep 0.1
+        done
+        rm -f "$VAR/run/worker.pid"
+    fi
+    if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
+        log "stopping PostgreSQL $PG_VERSION/$PG_CLUSTER (data kept)"
+        pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop 2>/dev/null || true
+    fi
+}
+
+cmd_status() {
+    local s
+    pid_alive "$VAR/nginx/logs/nginx.pid" && s="running (pid $(cat "$VAR/nginx/logs/nginx.pid"))" || s="stopped"
+    echo "nginx        $s"
+    pid_alive "$VAR/run/worker.pid" && s="running (pid $(cat "$VAR/run/worker.pid"))" || s="stopped"
+    echo "worker       $s"
+    pg_lsclusters -h 2>/dev/null | awk -v c="$PG_CLUSTER" '$2==c {print "postgres     "$4" (cluster "$1"/"$2", port "$3")"; f=1} END {if (!f) print "postgres     not created"}'
+    if curl -fs "http://127.0.0.1:$LIAUTO_PORT/api/v1/health" -o /tmp/liauto-health.$$ 2>/dev/null; then
+        echo "health       $(cat /tmp/liauto-health.$$)"
+    else
+        echo "health       not answering on 127.0.0.1:$LIAUTO_PORT"
+    fi
+    rm -f /tmp/liauto-health.$$
+}
+
+# ---------------------------------------------------------------- tests
+
+cmd_test() {
+    cmd_build
+    # pg_virtualenv gives a throwaway cluster and exports PGHOST/PGPORT/...
+    pg_virtualenv -v "$PG_VERSION" "$ROOT/build.sh" __suites
+}
+
+suite() {
+    local name=$1; shift
+    log "suite: $name"
+    if "$@"; then
+        PASSED+=("$name")
+    else
+        FAILED+=("$name")
+    fi
+}
+
+cmd___suites() {
+    PASSED=() FAILED=()
+    export LIAUTO_TEST_DSN="host=$PGHOST port=$PGPORT dbname=liauto_test user=$PGUSER password=$PGPASSWORD"
+    export LIAUTO_DATABASE_URL="$LIAUTO_TEST_DSN"
+    createdb liauto_test
+    psql -q -d liauto_test -c 'CREATE EXTENSION pgtap' >/dev/null
+    "$WORKER_BIN" migrate || die "migrations failed"
+
+    export TEST_NGINX_BINARY=/usr/sbin/nginx
+    export TEST_NGINX_LOAD_MODULES="$LUA_MODULES $MODULE_SO"
+    export TEST_LIAUTO_PGCTL="pg_ctlcluster $PG_VERSION regress"
+    export TEST_NGINX_SERVROOT="$BUILD/t-servroot"
+
+    suite pgtap pg_prove -q -d liauto_test sql/tests/
+    suite worker-unit make -s -C worker test
+    suite worker-integration prove worker/tests/
+    suite test-nginx-compat prove -It/compat t/compat/selftest.t
+    suite test-nginx prove -It/compat t/
+
+    echo
+    echo "suites passed: ${PASSED[*]:-none}"
+    echo "suites failed: ${FAILED[*]:-none}"
+    echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+    [ ${#FAILED[@]} -eq 0 ]
+}
+
+usage() {
+    cat <<'EOF'
+usage: ./build.sh <command>
+  deps     install every Debian package the project needs
+  build    build ngx_liauto_module.so (against Debian's nginx) and liauto-worker
+  up       start Postgres, migrations, worker and nginx on 127.0.0.1:$LIAUTO_PORT
+  down     stop what up started (the database keeps its data)
+  status   say what runs
+  test     run every test suite against a throwaway Postgres
+EOF
+}
+
+case "${1:-}" in
+    deps|build|up|down|status|test|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
+    -h|--help|help|"") usage ;;
+    *) usage; exit 2 ;;
+esac
