@@ -142,9 +142,8 @@ sub stop_and_report {
     return unless defined $owner;
 
     for my $report (server_reports($asan_tag)) {
-        my ($what, $details) = split /\n/, $report, 2;
-        Test::More::fail("$owner - $what reported errors");
-        Test::More::diag($details);
+        Test::More::fail("$owner - $report->[0]");
+        Test::More::diag($report->[1]);
     }
 }
 

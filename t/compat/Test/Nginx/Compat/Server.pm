@@ -24,8 +24,6 @@ our @EXPORT = qw(
 # pgrp (child leads its own process group), asan_tag }.
 my $Running;
 
-add_cleanup_handler(sub { stop_nginx('cleanup') });
-
 sub setup_server_root {
     my $root = $Cfg{servroot};
 
@@ -401,6 +399,7 @@ sub file_lines {
 
 # Problems found after nginx exited: non-empty valgrind logs and
 # sanitizer reports in the error log, nginx's stderr or ASAN log files.
+# Each is [summary, details].
 sub server_reports {
     my $asan_tag = shift;
 
@@ -408,13 +407,15 @@ sub server_reports {
 
     for my $log (glob "$Cfg{log_dir}/valgrind.*") {
         my @lines = file_lines($log);
-        push @reports, "valgrind ($log):\n" . join '', @lines if @lines;
+        push @reports, ["valgrind errors in $log", join '', @lines]
+            if @lines;
     }
 
     my @asan_logs = defined $asan_tag ? glob "$asan_tag.*" : ();
     for my $log ($Cfg{error_log}, $Cfg{stderr_log}, @asan_logs) {
         my @hits = grep { /Sanitizer|runtime error:/ } file_lines($log);
-        push @reports, "sanitizer ($log):\n" . join '', @hits if @hits;
+        push @reports, ["sanitizer report in $log", join '', @hits]
+            if @hits;
     }
 
     return @reports;
