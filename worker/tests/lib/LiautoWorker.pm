@@ -60,13 +60,21 @@ sub psql {
     return $out;
 }
 
+# The worker sees only the LIAUTO_* settings a test gives it, whatever the
+# caller's environment holds.
+sub worker_env {
+    my ($env) = @_;
+    delete $ENV{$_} for grep { /^LIAUTO_/ } keys %ENV;
+    %ENV = (%ENV, %$env);
+}
+
 # Runs the worker to completion: (exit code, stdout+stderr).
 sub run_worker {
     my ($env, @args) = @_;
-    local %ENV = (%ENV, %$env);
 
     my $pid = open(my $fh, '-|') // die "fork: $!\n";
     if ($pid == 0) {
+        worker_env($env);
         open(STDERR, '>&', \*STDOUT) or die;
         exec(worker_bin(), @args) or die "exec: $!\n";
     }
@@ -82,7 +90,7 @@ sub start_worker {
 
     my $pid = fork() // die "fork: $!\n";
     if ($pid == 0) {
-        %ENV = (%ENV, %$env);
+        worker_env($env);
         open(STDOUT, '>', $log) or die "$log: $!\n";
         open(STDERR, '>&', \*STDOUT) or die;
         exec(worker_bin(), @args) or die "exec: $!\n";
