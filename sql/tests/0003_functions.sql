@@ -96,6 +96,7 @@ SELECT is((SELECT count(*) FROM liauto.worker_heartbeats
 -- api.health --------------------------------------------------------------
 -- The ledger is the migrator's; create it here when the migration was
 -- applied by hand.
+SET LOCAL client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS public.schema_migrations (
     version     text PRIMARY KEY,
     name        text NOT NULL,
