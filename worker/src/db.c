@@ -24,37 +24,58 @@ struct db_s {
     PGconn         *conn;
     loop_io_t       io;
     loop_timer_t    timer;        /* connect timeout or retry delay */
+    loop_timer_t    drain;        /* notifications read during a query */
     unsigned        attempt;      /* failed attempts since the last success */
 };
 
 static void db_connect(db_t *db);
+static void db_schedule_drain(db_t *db);
 static void db_socket_event(loop_io_t *io, int fd, unsigned events,
     void *data);
 
 
 /*
  * Our defaults come before "dbname" (the user's conninfo, expanded), so
- * anything the user sets there wins. Keepalives let a silently dropped
- * connection be noticed in about a minute instead of hours.
+ * anything the user sets there wins. connect_timeout only bounds blocking
+ * connects; the loop's timer bounds asynchronous ones. Keepalives let a
+ * silently dropped connection be noticed in about a minute, not hours.
  */
-static const char *const db_keywords[] = {
-    "connect_timeout", "fallback_application_name", "client_encoding",
-    "keepalives_idle", "keepalives_interval", "keepalives_count",
-    "dbname", NULL
+typedef struct {
+    const char  *keyword;
+    const char  *value;
+} db_param_t;
+
+static const db_param_t  db_defaults[] = {
+    { "connect_timeout", DB_CONNECT_TIMEOUT_S },
+    { "fallback_application_name", "liauto-worker" },
+    { "client_encoding", "UTF8" },
+    { "keepalives_idle", "30" },
+    { "keepalives_interval", "10" },
+    { "keepalives_count", "3" },
 };
+
+#define DB_NDEFAULTS  (sizeof(db_defaults) / sizeof(db_defaults[0]))
+
+typedef struct {
+    const char  *keywords[DB_NDEFAULTS + 2];
+    const char  *values[DB_NDEFAULTS + 2];
+} db_params_t;
 
 
 static void
-db_param_values(const char *conninfo, const char *values[])
+db_params(db_params_t *p, const char *conninfo)
 {
-    values[0] = DB_CONNECT_TIMEOUT_S;
-    values[1] = "liauto-worker";
-    values[2] = "UTF8";
-    values[3] = "30";
-    values[4] = "10";
-    values[5] = "3";
-    values[6] = conninfo;
-    values[7] = NULL;
+    size_t  i;
+
+    for (i = 0; i < DB_NDEFAULTS; i++) {
+        p->keywords[i] = db_defaults[i].keyword;
+        p->values[i] = db_defaults[i].value;
+    }
+
+    p->keywords[i] = "dbname";
+    p->values[i] = conninfo;
+    p->keywords[i + 1] = NULL;
+    p->values[i + 1] = NULL;
 }
 
 
@@ -111,12 +132,12 @@ db_log_notice(void *arg, const PGresult *res)
 PGconn *
 db_connect_blocking(const char *conninfo, char *err, size_t errlen)
 {
-    char         line[DB_MESSAGE_MAX];
-    PGconn      *conn;
-    const char  *values[sizeof(db_keywords) / sizeof(db_keywords[0])];
+    char          line[DB_MESSAGE_MAX];
+    PGconn       *conn;
+    db_params_t   params;
 
-    db_param_values(conninfo, values);
-    conn = PQconnectdbParams(db_keywords, values, 1);
+    db_params(&params, conninfo);
+    conn = PQconnectdbParams(params.keywords, params.values, 1);
 
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         db_one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory",
@@ -153,6 +174,7 @@ db_close(db_t *db)
 {
     loop_io_stop(&db->io);
     loop_timer_stop(&db->timer);
+    loop_timer_stop(&db->drain);
     PQfinish(db->conn);
     db->conn = NULL;
     db->state = DB_WAITING;
@@ -164,13 +186,6 @@ db_destroy(db_t *db)
 {
     db_close(db);
     free(db);
-}
-
-
-PGconn *
-db_conn(db_t *db)
-{
-    return db->state == DB_READY ? db->conn : NULL;
 }
 
 
@@ -240,10 +255,10 @@ db_connect_timed_out(loop_timer_t *timer, void *data)
 static void
 db_connect(db_t *db)
 {
-    const char  *values[sizeof(db_keywords) / sizeof(db_keywords[0])];
+    db_params_t  params;
 
-    db_param_values(db->options.conninfo, values);
-    db->conn = PQconnectStartParams(db_keywords, values, 1);
+    db_params(&params, db->options.conninfo);
+    db->conn = PQconnectStartParams(params.keywords, params.values, 1);
 
     if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
         db_connect_failed(db);
@@ -305,6 +320,7 @@ db_connected(db_t *db)
     db->state = DB_READY;
     db->attempt = 0;
     db_watch(db, LOOP_READ);
+    db_schedule_drain(db);
 
     log_info("connected to the database (server %d, backend pid %d), "
              "listening on \"%s\"", PQserverVersion(db->conn),
@@ -328,12 +344,13 @@ db_connection_lost(db_t *db, const char *reason)
 }
 
 
-int
+/* Returns 1 (after scheduling a reconnect) if the connection broke. */
+static int
 db_check_lost(db_t *db, const char *what)
 {
     char  line[DB_MESSAGE_MAX], reason[DB_MESSAGE_MAX + 128];
 
-    if (db->state != DB_READY || PQstatus(db->conn) != CONNECTION_BAD) {
+    if (PQstatus(db->conn) != CONNECTION_BAD) {
         return 0;
     }
 
@@ -366,6 +383,65 @@ db_read_notifications(db_t *db)
         }
         PQfreemem(n);
     }
+}
+
+
+static void
+db_drain_timer(loop_timer_t *timer, void *data)
+{
+    db_t  *db = data;
+
+    (void) timer;
+
+    if (db->state == DB_READY) {
+        db_read_notifications(db);
+    }
+}
+
+
+/*
+ * A blocking query reads whatever the server sent meanwhile, NOTIFYs
+ * included, so the socket will not wake us for them: deliver them from
+ * the loop right after, outside the caller's stack.
+ */
+static void
+db_schedule_drain(db_t *db)
+{
+    if (!loop_timer_active(&db->drain)) {
+        loop_timer_start(db->loop, &db->drain, 0, 0, db_drain_timer, db);
+    }
+}
+
+
+PGresult *
+db_exec_params(db_t *db, const char *what, const char *sql, int nparams,
+    const Oid *types, const char *const *values)
+{
+    char       line[DB_MESSAGE_MAX];
+    PGresult  *res;
+
+    if (db->state != DB_READY) {
+        log_debug("%s skipped: not connected to the database", what);
+        return NULL;
+    }
+
+    res = PQexecParams(db->conn, sql, nparams, types, values, NULL, NULL, 0);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK
+        || PQresultStatus(res) == PGRES_COMMAND_OK)
+    {
+        db_schedule_drain(db);
+        return res;
+    }
+
+    if (!db_check_lost(db, what)) {
+        db_one_line(PQresultErrorMessage(res), line, sizeof(line));
+        log_error("%s failed: %s", what, line);
+        db_schedule_drain(db);
+    }
+
+    PQclear(res);
+    return NULL;
 }
 
 

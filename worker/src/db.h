@@ -37,14 +37,13 @@ db_t *db_create(loop_t *loop, const db_options_t *options);
 /* Starts the first connection attempt; retries until db_destroy(). */
 void db_start(db_t *db);
 
-/* The connection if it is up, NULL while (re)connecting. */
-PGconn *db_conn(db_t *db);
-
 /*
- * A query on db_conn() failed: if the connection is broken, logs why and
- * reconnects, returning 1; returns 0 if the connection is still fine.
+ * Runs one parameterized query if connected. Returns the result (the
+ * caller PQclear()s it) or NULL after logging why: not connected, an SQL
+ * error, or a lost connection (then a reconnect is already under way).
  */
-int db_check_lost(db_t *db, const char *what);
+PGresult *db_exec_params(db_t *db, const char *what, const char *sql,
+    int nparams, const Oid *types, const char *const *values);
 
 void db_destroy(db_t *db);
 

@@ -60,20 +60,11 @@ heartbeat_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
 int
 heartbeat_write(heartbeat_t *hb, const char *state)
 {
-    int               rc;
-    char              line[1024];
-    PGconn           *conn;
-    PGresult         *res;
-    const char       *values[5];
-    static const Oid  types[5] = {
+    PGresult          *res;
+    const char        *values[5];
+    static const Oid   types[5] = {
         PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4, PG_OID_TEXT, PG_OID_TEXT
     };
-
-    conn = db_conn(hb->db);
-    if (conn == NULL) {
-        log_debug("heartbeat (%s) skipped: not connected", state);
-        return -1;
-    }
 
     values[0] = hb->cf->worker_id;
     values[1] = hb->hostname;
@@ -81,20 +72,16 @@ heartbeat_write(heartbeat_t *hb, const char *state)
     values[3] = LIAUTO_WORKER_VERSION;
     values[4] = state;
 
-    res = PQexecParams(conn, HEARTBEAT_SQL, 5, types, values, NULL, NULL, 0);
-    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
-
-    if (rc == 0) {
-        log_debug("heartbeat written (worker %s, state %s)",
-                  hb->cf->worker_id, state);
-
-    } else if (!db_check_lost(hb->db, "heartbeat")) {
-        db_one_line(PQresultErrorMessage(res), line, sizeof(line));
-        log_error("heartbeat (%s) failed: %s", state, line);
+    res = db_exec_params(hb->db, "heartbeat", HEARTBEAT_SQL, 5, types,
+                         values);
+    if (res == NULL) {
+        return -1;
     }
 
     PQclear(res);
-    return rc;
+    log_debug("heartbeat written (worker %s, state %s)", hb->cf->worker_id,
+              state);
+    return 0;
 }
 
 

@@ -76,6 +76,19 @@ psql($db, "NOTIFY liauto_worker, 'wake-$$'");
 ok(wait_until(5, sub { slurp($log) =~ /DEBUG: wake-up on "liauto_worker" .*payload "wake-$$"/ }),
    'a NOTIFY on liauto_worker is received and logged at debug');
 
+# A NOTIFY that reaches the worker while it waits for a query's result is
+# read by libpq together with that result: it must still be delivered.
+# Holding the heartbeat row locked makes the next heartbeat wait for the
+# NOTIFY's transaction to commit.
+psql($db, "BEGIN;"
+          . " SELECT 1 FROM liauto.worker_heartbeats"
+          . "  WHERE worker_id = '$worker_id' FOR UPDATE;"
+          . " NOTIFY liauto_worker, 'during-query-$$';"
+          . " SELECT pg_sleep(1.5);"
+          . " COMMIT");
+ok(wait_until(5, sub { slurp($log) =~ /payload "during-query-$$"/ }),
+   'a NOTIFY that arrives during a query is delivered too');
+
 kill('HUP', $pid);
 ok(wait_until(5, sub { slurp($log) =~ /SIGHUP: configuration reload is not supported/ }),
    'SIGHUP says reload is not supported');
