@@ -9,7 +9,9 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Basename ();
 use File::Path qw(make_path remove_tree);
+use File::Spec ();
 use POSIX qw(SIGQUIT SIGKILL WNOHANG);
 use Time::HiRes qw(sleep);
 
@@ -227,6 +229,11 @@ ${user}
 _EOC_
 }
 
+# Exit-time leaks of stock nginx, kept next to the runner.
+my $CompatDir = File::Spec->rel2abs('../../..',
+                                    File::Basename::dirname(__FILE__));
+my $StockSuppressions = "$CompatDir/valgrind.suppress";
+
 sub valgrind_command {
     my $opts = $Cfg{valgrind};
     my @cmd = ('valgrind', '-q',
@@ -241,6 +248,7 @@ sub valgrind_command {
                   --gen-suppressions=all);
     push @cmd, qw(--exit-on-first-error=yes --error-exitcode=1)
         if $ENV{TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR};
+    push @cmd, "--suppressions=$StockSuppressions";
     push @cmd, '--suppressions=valgrind.suppress' if -f 'valgrind.suppress';
 
     return @cmd;
@@ -284,6 +292,12 @@ sub start_nginx {
     if (defined $ENV{TEST_NGINX_LD_PRELOAD}) {
         $env{LD_PRELOAD} = join ' ', grep { defined }
                            $ENV{TEST_NGINX_LD_PRELOAD}, $ENV{LD_PRELOAD};
+
+        my $lsan = $ENV{LSAN_OPTIONS} // '';
+        if ($env{LD_PRELOAD} =~ /asan/ && $lsan !~ /suppressions=/) {
+            $env{LSAN_OPTIONS} = join ':', grep { length } $lsan,
+                                 "suppressions=$CompatDir/lsan.supp";
+        }
     }
 
     my $asan_tag = asan_tag_for($block->name);
