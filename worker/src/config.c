@@ -27,25 +27,28 @@ typedef struct {
     conf_type_t   type;
     size_t        offset;
     const char   *default_value;   /* NULL: none, or computed later */
-    unsigned      required:1;
-    unsigned      secret:1;        /* never logged: may hold a password */
+    unsigned      flags;
 } conf_key_t;
+
+#define CONF_REQUIRED  0x01
+#define CONF_SECRET    0x02            /* never logged: may hold a password */
 
 #define CONF_SECONDS_MAX  86400
 
 static const conf_key_t conf_keys[] = {
     { "LIAUTO_DATABASE_URL", CONF_CONNINFO,
-      offsetof(liauto_config_t, database_url), NULL, 1, 1 },
+      offsetof(liauto_config_t, database_url), NULL,
+      CONF_REQUIRED | CONF_SECRET },
     { "LIAUTO_MIGRATIONS_DIR", CONF_STRING,
-      offsetof(liauto_config_t, migrations_dir), NULL, 0, 0 },
+      offsetof(liauto_config_t, migrations_dir), NULL, 0 },
     { "LIAUTO_WORKER_ID", CONF_STRING,
-      offsetof(liauto_config_t, worker_id), NULL, 0, 0 },
+      offsetof(liauto_config_t, worker_id), NULL, 0 },
     { "LIAUTO_HEARTBEAT_INTERVAL", CONF_SECONDS,
-      offsetof(liauto_config_t, heartbeat_interval), "5", 0, 0 },
+      offsetof(liauto_config_t, heartbeat_interval), "5", 0 },
     { "LIAUTO_LOG_LEVEL", CONF_LOG_LEVEL,
-      offsetof(liauto_config_t, log_level), "info", 0, 0 },
+      offsetof(liauto_config_t, log_level), "info", 0 },
     { "LIAUTO_RECONNECT_MAX", CONF_SECONDS,
-      offsetof(liauto_config_t, reconnect_max), "30", 0, 0 },
+      offsetof(liauto_config_t, reconnect_max), "30", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -368,7 +371,9 @@ finish(liauto_config_t *cf, char *err, size_t errlen)
     }
 
     for (i = 0; i < CONF_NKEYS; i++) {
-        if (!conf_keys[i].required || !is_string(&conf_keys[i])) {
+        if (!(conf_keys[i].flags & CONF_REQUIRED)
+            || !is_string(&conf_keys[i]))
+        {
             continue;
         }
 
@@ -442,7 +447,7 @@ config_log(const liauto_config_t *cf)
             break;
         }
 
-        if (conf_keys[i].secret && value != NULL) {
+        if ((conf_keys[i].flags & CONF_SECRET) && value != NULL) {
             value = "(set, not shown)";
         }
 

@@ -147,35 +147,45 @@ is_applied(PGresult *applied, const char *version)
 
 
 static void
+append_field(char *buf, size_t size, const char *label, const char *value)
+{
+    size_t  len = strlen(buf);
+
+    if (value != NULL) {
+        snprintf(buf + len, size - len, "%s%s", label, value);
+    }
+}
+
+
+static void
 log_migration_error(const migration_t *m, PGresult *res)
 {
-    char         message[MIGRATE_MESSAGE_MAX], at[64] = "";
-    const char  *position, *field;
-    size_t       len;
+    char         message[MIGRATE_MESSAGE_MAX] = "", at[64] = "";
+    const char  *position, *primary;
 
+    /* The position counts characters from the start of the file. */
     position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
     if (position != NULL) {
         snprintf(at, sizeof(at), " at line %ld",
                  migration_line_at(m->sql, atol(position)));
     }
 
-    snprintf(message, sizeof(message), "%s: %s",
-             PQresultErrorField(res, PG_DIAG_SEVERITY) != NULL
-             ? PQresultErrorField(res, PG_DIAG_SEVERITY) : "ERROR",
-             PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) != NULL
-             ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-             : PQresultErrorMessage(res));
+    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-    field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    if (field != NULL) {
-        len = strlen(message);
-        snprintf(message + len, sizeof(message) - len, " DETAIL: %s", field);
-    }
+    if (primary == NULL) {
+        append_field(message, sizeof(message), "",
+                     PQresultErrorMessage(res));
 
-    field = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-    if (field != NULL) {
-        len = strlen(message);
-        snprintf(message + len, sizeof(message) - len, " HINT: %s", field);
+    } else {
+        append_field(message, sizeof(message), "",
+                     PQresultErrorField(res, PG_DIAG_SEVERITY));
+        append_field(message, sizeof(message), ": ", primary);
+        append_field(message, sizeof(message), " DETAIL: ",
+                     PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+        append_field(message, sizeof(message), " HINT: ",
+                     PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+        append_field(message, sizeof(message), " CONTEXT: ",
+                     PQresultErrorField(res, PG_DIAG_CONTEXT));
     }
 
     db_one_line(message, message, sizeof(message));
@@ -187,9 +197,9 @@ log_migration_error(const migration_t *m, PGresult *res)
 static int
 record_migration(PGconn *conn, const migration_t *m)
 {
-    char        line[MIGRATE_MESSAGE_MAX];
-    PGresult   *res;
-    const char *values[3];
+    char         line[MIGRATE_MESSAGE_MAX];
+    PGresult    *res;
+    const char  *values[3];
 
     values[0] = m->version;
     values[1] = m->name;

@@ -113,6 +113,19 @@ subtest 'a failing migration rolls back and stops' => sub {
        '0001', 'only the good migration is in the ledger');
 };
 
+subtest 'a runtime error is reported with the server detail' => sub {
+    my $dir = tempdir(CLEANUP => 1);
+    write_file("$dir/0001_first.sql", $files{'0001_first.sql'});
+    write_file("$dir/0002_dupes.sql", "INSERT INTO t_one VALUES (1), (1);\n");
+    my $db = scratch_db('detail');
+
+    my ($rc, $out) = migrate($db, $dir);
+    is($rc, 1, 'exit 1');
+    like($out, qr/migration 0002_dupes\.sql failed: ERROR: duplicate key value .* DETAIL: Key \(id\)=\(1\) already exists\./,
+         'message and DETAIL, no line when the server gives no position');
+    is(psql($db, 'SELECT count(*) FROM t_one'), 0, 'rolled back');
+};
+
 subtest 'bad file names and duplicate versions are refused' => sub {
     for my $case (['002_short.sql', qr/invalid migration file name "002_short\.sql"/],
                   ['0001_Upper.sql', qr/invalid migration file name "0001_Upper\.sql"/],

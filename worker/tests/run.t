@@ -68,6 +68,11 @@ ok(wait_until(10, sub { my @h = heartbeat(); @h && $h[0] eq 'running' }),
 my (undef, $first) = heartbeat();
 ok(wait_until(5, sub { (heartbeat())[1] > $first }),
    'the heartbeat advances every interval');
+like(slurp($log), qr/config: LIAUTO_HEARTBEAT_INTERVAL=1\n/,
+   'the settings in use are logged at start');
+like(slurp($log), qr/config: LIAUTO_DATABASE_URL=\(set, not shown\)/,
+     '... except the database URL, which may hold a password');
+unlike(slurp($log), qr/dbname=\Q$db\E/, '... which appears nowhere');
 is(psql($db, "SELECT hostname IS NOT NULL AND pid = $pid AND version <> ''"
              . " FROM liauto.worker_heartbeats WHERE worker_id = '$worker_id'"),
    't', 'the row carries hostname, pid and version');
