@@ -305,7 +305,7 @@ sub run_must_die {
             Test::More::isnt($status, 0, "$name - die as expected");
         }
 
-        check_error_log($block, undef, $i, 1);
+        check_error_log($block, $i, 1);
 
         if ($status == 0) {
             warn "WARNING: $name - nginx must die but it does not; "
@@ -405,7 +405,7 @@ sub run_test_helper {
 
             if ($req_idx < $total - 1) {
                 sleep $block->wait if $block->wait;
-                check_error_log($block, $need_array, $rep_idx);
+                check_error_log($block, $rep_idx);
             }
 
             $req_idx++;
@@ -413,7 +413,7 @@ sub run_test_helper {
     }
 
     sleep $block->wait if $block->wait;
-    check_error_log($block, $need_array, $rep_idx);
+    check_error_log($block, $rep_idx);
 }
 
 sub check_error_code {
@@ -701,7 +701,7 @@ sub check_no_error_log_patterns {
 }
 
 sub check_error_log {
-    my ($block, undef, $rep_idx, $with_stderr) = @_;
+    my ($block, $rep_idx, $with_stderr) = @_;
 
     my $name = $block->name;
     my $lines = error_log_data($with_stderr);

@@ -206,6 +206,8 @@ sub send_request {
     while (1) {
         my $rsel = IO::Select->new($sock);
         my $wsel = IO::Select->new($writing ? $sock : ());
+
+        $! = 0;
         my ($r, $w) = IO::Select->select($rsel, $wsel, undef, $timeout);
 
         if (!$r && !$w) {
