@@ -104,7 +104,8 @@ subtest 'a failing migration rolls back and stops' => sub {
 
     my ($rc, $out) = migrate($db, $dir);
     is($rc, 1, 'exit 1');
-    like($out, qr/migration 0002_broken\.sql failed at line 3: ERROR: relation "no_such_table" does not exist/,
+    like($out, qr/migration\ 0002_broken\.sql\ failed\ at\ line\ 3:
+                  \ ERROR:\ relation\ "no_such_table"\ does\ not\ exist/x,
          'names the file, the line and the server error');
     ok(table_exists($db, 't_one'), 'the migration before it stays applied');
     ok(!table_exists($db, 't_half'), "the failed migration's tables are absent");
@@ -121,7 +122,9 @@ subtest 'a runtime error is reported with the server detail' => sub {
 
     my ($rc, $out) = migrate($db, $dir);
     is($rc, 1, 'exit 1');
-    like($out, qr/migration 0002_dupes\.sql failed: ERROR: duplicate key value .* DETAIL: Key \(id\)=\(1\) already exists\./,
+    like($out, qr/migration\ 0002_dupes\.sql\ failed:\ ERROR:\ duplicate
+                  \ key\ value\ .*\ DETAIL:\ Key\ \(id\)=\(1\)\ already
+                  \ exists\./x,
          'message and DETAIL, no line when the server gives no position');
     is(psql($db, 'SELECT count(*) FROM t_one'), 0, 'rolled back');
 };
