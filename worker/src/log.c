@@ -21,13 +21,6 @@ log_set_level(log_level_t level)
 
 
 int
-log_enabled(log_level_t level)
-{
-    return level <= current_level;
-}
-
-
-int
 log_parse_level(const char *name, log_level_t *level)
 {
     size_t  i;
@@ -59,7 +52,7 @@ log_write(log_level_t level, const char *fmt, ...)
     struct tm       tm;
     struct timeval  tv;
 
-    if (!log_enabled(level)) {
+    if (level > current_level) {
         return;
     }
 

@@ -15,7 +15,6 @@ typedef enum {
 } log_level_t;
 
 void log_set_level(log_level_t level);
-int log_enabled(log_level_t level);
 
 /* Returns 0 and sets *level for "error", "warn", "info" or "debug". */
 int log_parse_level(const char *name, log_level_t *level);

@@ -54,6 +54,7 @@ extern unsigned  harness_failed;
 void test_backoff(void);
 void test_checksum(void);
 void test_config(void);
+void test_db_text(void);
 void test_loop(void);
 void test_migfiles(void);
 

@@ -12,6 +12,7 @@ static const suite_t  suites[] = {
     { "backoff", test_backoff },
     { "checksum", test_checksum },
     { "config", test_config },
+    { "db_text", test_db_text },
     { "loop", test_loop },
     { "migfiles", test_migfiles },
 };
