@@ -310,7 +310,7 @@ load_defaults(liauto_config_t *cf, char *err, size_t errlen)
 static char *
 default_migrations_dir(void)
 {
-    char     exe[PATH_MAX], *slash, *dir;
+    char     exe[PATH_MAX], *slash, *dir, *real;
     ssize_t  n;
     size_t   len;
 
@@ -327,8 +327,16 @@ default_migrations_dir(void)
 
     len = strlen(exe) + sizeof("/../sql/migrations");
     dir = malloc(len);
-    if (dir != NULL) {
-        snprintf(dir, len, "%s/../sql/migrations", exe);
+    if (dir == NULL) {
+        return NULL;
+    }
+    snprintf(dir, len, "%s/../sql/migrations", exe);
+
+    /* Logs read better without "..", when the directory exists. */
+    real = realpath(dir, NULL);
+    if (real != NULL) {
+        free(dir);
+        dir = real;
     }
 
     return dir;
