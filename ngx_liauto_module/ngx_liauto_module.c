@@ -41,8 +41,11 @@ static ngx_int_t ngx_liauto_init_process(ngx_cycle_t *cycle);
 static void ngx_liauto_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_num_bounds_t  ngx_liauto_pool_size_bounds = {
-    ngx_conf_check_num_bounds, 1, 1024
+static char *ngx_liauto_check_pool_size(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_liauto_pool_size_post = {
+    ngx_liauto_check_pool_size
 };
 
 
@@ -60,7 +63,7 @@ static ngx_command_t  ngx_liauto_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_liauto_srv_conf_t, pool_size),
-      &ngx_liauto_pool_size_bounds },
+      &ngx_liauto_pool_size_post },
 
     { ngx_string("liauto_postgres_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
@@ -332,6 +335,21 @@ ngx_liauto_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lscf = ngx_http_conf_get_module_srv_conf(cf, ngx_liauto_module);
     lscf->api_file = cf->conf_file->file.name;
     lscf->api_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* nginx's own bounds check does not name the directive; this one does */
+
+static char *
+ngx_liauto_check_pool_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    if (*np < 1 || *np > 1024) {
+        return "must be between 1 and 1024";
+    }
 
     return NGX_CONF_OK;
 }

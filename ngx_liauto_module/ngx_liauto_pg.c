@@ -17,7 +17,8 @@
 #include "ngx_liauto_pg.h"
 
 
-#define NGX_LIAUTO_PG_BACKOFF  500
+#define NGX_LIAUTO_PG_BACKOFF         500
+#define NGX_LIAUTO_PG_TIMEOUT_MARGIN  1000
 
 
 typedef enum {
@@ -447,7 +448,7 @@ ngx_liauto_pg_event_handler(ngx_event_t *ev)
 static void
 ngx_liauto_pg_connect(ngx_liauto_pg_conn_t *pgc)
 {
-    char                     sql[128];
+    char                     sql[160];
     ConnStatusType           before;
     PostgresPollingStatusType  rc;
 
@@ -504,9 +505,15 @@ connected:
         goto failed;
     }
 
-    /* the server stops work the module has given up waiting for */
+    /*
+     * the server stops work the module has given up waiting for: a query
+     * past the module's own timeout (plus a margin, so the module answers
+     * first) and a query whose connection the module closed
+     */
     ngx_snprintf((u_char *) sql, sizeof(sql),
-                 "SET statement_timeout = %M%Z", pgc->pool->query_timeout);
+                 "SET statement_timeout = %M;"
+                 "SET client_connection_check_interval = 1000%Z",
+                 pgc->pool->query_timeout + NGX_LIAUTO_PG_TIMEOUT_MARGIN);
 
     if (!PQsendQuery(pgc->pgconn, sql)) {
         goto failed;
