@@ -775,7 +775,8 @@ BEGIN
         'schema_version', v_version,
         'workers_alive', (SELECT count(*)
                           FROM liauto.worker_heartbeats
-                          WHERE last_seen_at >= now() - interval '30 seconds'));
+                          WHERE last_seen_at >= now() - interval '30 seconds'
+                            AND state IS DISTINCT FROM 'stopped'));
 END
 $$;
 

@@ -3,7 +3,7 @@
 -- updated_at trigger.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(40);
+SELECT plan(41);
 
 -- is_valid_timezone -------------------------------------------------------
 SELECT ok(liauto.is_valid_timezone('Europe/London'), 'Europe/London is valid');
@@ -122,6 +122,9 @@ SELECT is(api.health()::jsonb,
 SELECT liauto.record_heartbeat('dead', 'host-a', 300, '0.2.0', 'running');
 SELECT is(api.health()::jsonb -> 'workers_alive', '3'::jsonb,
           'a worker counts again once it reports');
+SELECT liauto.record_heartbeat('dead', 'host-a', 300, '0.2.0', 'stopped');
+SELECT is(api.health()::jsonb -> 'workers_alive', '2'::jsonb,
+          'a worker that said it stopped is not alive');
 DELETE FROM liauto.worker_heartbeats;
 SELECT is(api.health()::jsonb -> 'workers_alive', '0'::jsonb,
           'no heartbeats, no live workers');
