@@ -124,10 +124,11 @@ admin_user() {
         pw=$(cat "$VAR/admin-password")
     fi
     psql "$LIAUTO_DATABASE_URL" -q -v ON_ERROR_STOP=1 -v email="$email" -v pw="$pw" <<'SQL' >/dev/null
-INSERT INTO liauto.users (email, password_hash, role, name)
-VALUES (:'email', crypt(:'pw', gen_salt('bf', 10)), 'admin', 'Administrator')
-ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-                                  role = 'admin';
+INSERT INTO liauto.users (email, password_hash, role)
+VALUES (:'email', liauto.hash_password(:'pw'), 'admin')
+ON CONFLICT ((lower(email))) DO UPDATE
+   SET password_hash = EXCLUDED.password_hash, role = 'admin',
+       client_id = NULL;
 SQL
     ADMIN_EMAIL=$email ADMIN_PASSWORD=$pw
 }
@@ -229,7 +230,7 @@ cmd_status() {
 cmd_test() {
     cmd_build
     # pg_virtualenv gives a throwaway cluster and exports PGHOST/PGPORT/...
-    pg_virtualenv -v "$PG_VERSION" "$ROOT/build.sh" __suites
+    pg_virtualenv -t -v "$PG_VERSION" "$ROOT/build.sh" __suites
 }
 
 suite() {
