@@ -253,13 +253,15 @@ cmd___suites() {
 
     export TEST_NGINX_BINARY=/usr/sbin/nginx
     export TEST_NGINX_LOAD_MODULES="$LUA_MODULES $MODULE_SO"
-    export TEST_LIAUTO_PGCTL="pg_ctlcluster $PG_VERSION regress"
+    export TEST_NGINX_LIAUTO_DSN="$LIAUTO_TEST_DSN"
+    export TEST_NGINX_LIAUTO_ROOT="$ROOT"
+    # nginx clears its workers' environment: carry the cluster's location
+    export TEST_NGINX_LIAUTO_PGCTL="env PG_CLUSTER_CONF_ROOT=${PG_CLUSTER_CONF_ROOT:-/etc/postgresql} pg_ctlcluster $PG_VERSION regress"
     export TEST_NGINX_SERVROOT="$BUILD/t-servroot"
 
-    suite pgtap pg_prove -q -d liauto_test sql/tests/
-    suite worker-unit make -s -C worker test
-    suite worker-integration prove worker/tests/
-    suite test-nginx-compat prove -It/compat t/compat/selftest.t
+    suite pgtap pg_prove -q -d liauto_test sql/tests/*.sql
+    suite worker prove worker/tests/
+    suite test-nginx-compat env -u TEST_NGINX_LOAD_MODULES prove -It/compat t/compat/selftest.t
     suite test-nginx prove -It/compat t/
 
     echo
