@@ -13,6 +13,7 @@
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
 #include "ngx_liauto_ops.h"
+#include "ngx_liauto_api.h"
 
 
 static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
@@ -24,9 +25,10 @@ static ngx_int_t ngx_liauto_not_allowed(ngx_http_request_t *r,
 static ngx_liauto_route_t  ngx_liauto_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("/api/v1/health"),
-      ngx_liauto_ops_health, 0 },
+      ngx_liauto_ops_health, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL,
+      ngx_null_string },
 
-    { 0, ngx_null_string, NULL, 0 }
+    { 0, ngx_null_string, NULL, 0, 0, NULL, ngx_null_string }
 };
 
 
@@ -45,6 +47,13 @@ static ngx_liauto_method_name_t  ngx_liauto_method_names[] = {
     { NGX_HTTP_DELETE,  "DELETE" },
     { 0, NULL }
 };
+
+
+ngx_liauto_route_t *
+ngx_liauto_route_table(void)
+{
+    return ngx_liauto_routes;
+}
 
 
 /*

@@ -13,6 +13,18 @@
 
 /* the handler reads the request body before it runs */
 #define NGX_LIAUTO_ROUTE_BODY     0x01
+/* no access token needed (health, login, refresh) */
+#define NGX_LIAUTO_ROUTE_PUBLIC   0x02
+/* the SQL function's body is CSV, not JSON */
+#define NGX_LIAUTO_ROUTE_CSV_OUT  0x04
+/* the SQL function vouched for a user: answer with signed tokens */
+#define NGX_LIAUTO_ROUTE_TOKENS   0x08
+
+/* role floors, in increasing order of rights */
+#define NGX_LIAUTO_ROLE_ANY       0
+#define NGX_LIAUTO_ROLE_VIEWER    1
+#define NGX_LIAUTO_ROLE_AGENT     2
+#define NGX_LIAUTO_ROLE_ADMIN     3
 
 
 typedef ngx_int_t (*ngx_liauto_route_handler_pt)(ngx_liauto_ctx_t *ctx);
@@ -23,10 +35,14 @@ struct ngx_liauto_route_s {
     ngx_str_t                    path;
     ngx_liauto_route_handler_pt  handler;
     ngx_uint_t                   flags;
+    ngx_uint_t                   role;
+    char                        *function;     /* api.<name>, or NULL */
+    ngx_str_t                    sql;          /* the call of function */
 };
 
 
 ngx_int_t ngx_liauto_route(ngx_http_request_t *r, ngx_liauto_ctx_t *ctx);
+ngx_liauto_route_t *ngx_liauto_route_table(void);
 
 
 #endif /* _NGX_LIAUTO_ROUTER_H_INCLUDED_ */
