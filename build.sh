@@ -17,14 +17,14 @@ WORKER_BIN="$ROOT/worker/liauto-worker"
 LUA_MODULES="/usr/lib/nginx/modules/ndk_http_module.so /usr/lib/nginx/modules/ngx_http_lua_module.so"
 
 DEB_PACKAGES=(
-    build-essential pkg-config ca-certificates curl procps
+    build-essential pkg-config ca-certificates curl procps iproute2
     nginx nginx-dev libnginx-mod-http-lua
     postgresql-$PG_VERSION postgresql-client-$PG_VERSION postgresql-contrib
     postgresql-$PG_VERSION-pgtap
     libpq-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
     libcsv-dev
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
-    wrk
+    wrk bc
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -227,10 +227,27 @@ cmd_status() {
 
 # ---------------------------------------------------------------- tests
 
+# a port no other Postgres (or anything else) uses, so that several
+# throwaway clusters can run side by side
+free_pg_port() {
+    local port
+    for port in $(shuf -i 20000-29999 -n 50); do
+        [ -e "/var/run/postgresql/.s.PGSQL.$port" ] && continue
+        ss -Hltn "sport = :$port" | grep -q . && continue
+        echo "$port"
+        return
+    done
+    die "no free port for a throwaway Postgres"
+}
+
+# runs "$@" inside a throwaway cluster (pg_virtualenv exports PGHOST, ...)
+with_throwaway_pg() {
+    pg_virtualenv -t -v "$PG_VERSION" -c "-p $(free_pg_port)" "$@"
+}
+
 cmd_test() {
     cmd_build
-    # pg_virtualenv gives a throwaway cluster and exports PGHOST/PGPORT/...
-    pg_virtualenv -t -v "$PG_VERSION" "$ROOT/build.sh" __suites
+    with_throwaway_pg "$ROOT/build.sh" __suites
 }
 
 suite() {
@@ -271,6 +288,13 @@ cmd___suites() {
     [ ${#FAILED[@]} -eq 0 ]
 }
 
+# ---------------------------------------------------------------- bench
+
+cmd_bench() {
+    cmd_build
+    with_throwaway_pg "$ROOT/t/bench/run.sh"
+}
+
 usage() {
     cat <<'EOF'
 usage: ./build.sh <command>
@@ -280,11 +304,12 @@ usage: ./build.sh <command>
   down     stop what up started (the database keeps its data)
   status   say what runs
   test     run every test suite against a throwaway Postgres
+  bench    wrk against the module next to nginx's return 200 and pgbench
 EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
+    deps|build|up|down|status|test|bench|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;
 esac

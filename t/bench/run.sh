@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# ./build.sh bench: wrk against the module's endpoints, next to nginx's own
+# `return 200` and raw pgbench on the same database, all in this one run.
+# Runs inside pg_virtualenv (PG* set); prints a table and writes it to
+# build/bench.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PREFIX="$ROOT/build/bench"
+PORT=${LIAUTO_BENCH_PORT:-8090}
+SECONDS_EACH=${LIAUTO_BENCH_SECONDS:-10}
+CONNS=${LIAUTO_BENCH_CONNECTIONS:-64}
+OUT="$ROOT/build/bench.md"
+DSN="host=$PGHOST port=$PGPORT dbname=liauto_bench user=$PGUSER password=$PGPASSWORD"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+createdb liauto_bench
+LIAUTO_DATABASE_URL="$DSN" "$ROOT/worker/liauto-worker" migrate >/dev/null 2>&1
+
+log "pgbench fixtures (scale 10)"
+pgbench -q -i -s 10 liauto_bench >/dev/null 2>&1
+
+rm -rf "$PREFIX"
+mkdir -p "$PREFIX"/{conf,logs,tmp}
+sed -e "s|@MODULE_SO@|$ROOT/build/ngx_liauto_module.so|" \
+    -e "s|@PREFIX@|$PREFIX|g" -e "s|@PORT@|$PORT|" -e "s|@DSN@|$DSN|" \
+    -e "s|@ROOT@|$ROOT|" -e "s|@POOL@|${LIAUTO_BENCH_POOL:-16}|" \
+    "$ROOT/t/bench/nginx.conf.in" >"$PREFIX/conf/nginx.conf"
+nginx -p "$PREFIX/" -c conf/nginx.conf
+trap 'nginx -p "$PREFIX/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
+
+for i in $(seq 1 50); do
+    curl -fs "http://127.0.0.1:$PORT/api/v1/health" >/dev/null && break
+    sleep 0.1
+done
+
+workers_rss_kb() {
+    local pid sum=0
+    for pid in $(pgrep -f "nginx: worker process" -P "$(cat "$PREFIX/logs/nginx.pid")"); do
+        sum=$((sum + $(awk '/VmHWM/ {print $2}' "/proc/$pid/status")))
+    done
+    echo "$sum"
+}
+
+# wrk_run NAME PATH [HEADER] -> "rps p50 p99"
+wrk_run() {
+    local path=$1 header=${2:-} out
+    if [ -n "$header" ]; then
+        out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -H "$header" \
+                  "http://127.0.0.1:$PORT$path")
+    else
+        out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency \
+                  "http://127.0.0.1:$PORT$path")
+    fi
+    if echo "$out" | grep -q "Non-2xx"; then
+        echo "$out" >&2
+        echo "bench: $path answered non-2xx responses" >&2
+        exit 1
+    fi
+    echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') \
+$(echo "$out" | awk '$1 == "50%" {print $2}') \
+$(echo "$out" | awk '$1 == "99%" {print $2}')"
+}
+
+pgbench_tps() {
+    pgbench -n -S -c "$CONNS" -j 2 -T "$SECONDS_EACH" "$@" liauto_bench 2>/dev/null \
+        | awk '/^tps/ {print $3; exit}'
+}
+
+log "nginx return 200"
+read -r ret_rps ret_p50 ret_p99 <<<"$(wrk_run /bench/return200)"
+log "pgbench -S ($CONNS clients)"
+pg_tps=$(pgbench_tps)
+
+declare -a rows
+scenario() {
+    local name=$1; shift
+    log "$name"
+    local rps p50 p99
+    read -r rps p50 p99 <<<"$(wrk_run "$@")"
+    rows+=("$(printf '| %s | %s | %s | %s | %.1f %% | %.1f %% |' \
+        "$name" "$rps" "$p50" "$p99" \
+        "$(echo "100 * $rps / $ret_rps" | bc -l)" \
+        "$(echo "100 * $rps / $pg_tps" | bc -l)")")
+}
+
+scenario "GET /api/v1/health (one query)" /api/v1/health
+
+rss=$(workers_rss_kb)
+
+{
+    echo "# liauto bench — $(date -u +%FT%TZ), $(nproc) cores, ${SECONDS_EACH}s each, $CONNS connections"
+    echo
+    echo "| scenario | req/s | p50 | p99 | vs nginx return 200 | vs pgbench -S |"
+    echo "|---|---|---|---|---|---|"
+    echo "| nginx \`return 200\` (baseline) | $ret_rps | $ret_p50 | $ret_p99 | 100 % | |"
+    echo "| pgbench -S, $CONNS clients (baseline) | $pg_tps tps | | | | 100 % |"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "Peak RSS of the nginx workers (VmHWM, summed): $((rss / 1024)) MiB"
+} | tee "$OUT"
