@@ -86,12 +86,61 @@ static ngx_command_t  ngx_liauto_commands[] = {
       0,
       NULL },
 
+    { ngx_string("liauto_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_jwt_set_secret,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.secret),
+      NULL },
+
+    { ngx_string("liauto_jwt_private_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_jwt_set_pem,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.private_key),
+      NULL },
+
+    { ngx_string("liauto_jwt_public_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_jwt_set_pem,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.public_key),
+      NULL },
+
+    { ngx_string("liauto_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.issuer),
+      NULL },
+
+    { ngx_string("liauto_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.audience),
+      NULL },
+
+    { ngx_string("liauto_jwt_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.ttl),
+      &ngx_liauto_jwt_ttl_bounds },
+
+    { ngx_string("liauto_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, jwt.leeway),
+      &ngx_liauto_jwt_leeway_bounds },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_liauto_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_liauto_jwt_add_variables,          /* preconfiguration */
     ngx_liauto_postconfiguration,          /* postconfiguration */
 
     ngx_liauto_create_main_conf,           /* create main configuration */
@@ -405,6 +454,8 @@ ngx_liauto_create_srv_conf(ngx_conf_t *cf)
     lscf->connect_timeout = NGX_CONF_UNSET_MSEC;
     lscf->query_timeout = NGX_CONF_UNSET_MSEC;
 
+    ngx_liauto_jwt_init_conf(&lscf->jwt);
+
     return lscf;
 }
 
@@ -432,6 +483,12 @@ ngx_liauto_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_liauto_srv_conf_t *conf = child;
 
     ngx_liauto_init_srv_defaults(prev);
+
+    if (ngx_liauto_jwt_merge_conf(cf, &prev->jwt, &conf->jwt)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_str_value(conf->conninfo, prev->conninfo, "");
     ngx_conf_merge_uint_value(conf->pool_size, prev->pool_size,

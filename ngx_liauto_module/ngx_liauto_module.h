@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_liauto_pg.h"
+#include "ngx_liauto_jwt.h"
 
 
 #define NGX_LIAUTO_VERSION        "0.1.0"
@@ -33,6 +34,7 @@ typedef struct {
     ngx_msec_t                 connect_timeout;
     ngx_msec_t                 query_timeout;
     ngx_liauto_pg_pool_t      *pool;
+    ngx_liauto_jwt_conf_t      jwt;
 
     /* where liauto_api was used, to report a missing liauto_postgres */
     ngx_str_t                  api_file;
@@ -52,6 +54,7 @@ typedef struct {
     ngx_uint_t                 nparams;
     ngx_liauto_pg_query_t      query;
     ngx_str_t                  envelope;
+    ngx_liauto_jwt_result_t   *jwt;
 
     /* the response was built by the module, not by nginx's error pages */
     unsigned                   responded:1;
