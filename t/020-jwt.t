@@ -449,7 +449,33 @@ forbidden: missing Authorization header
 
 
 
-=== TEST 40: config: the key file does not exist
+=== TEST 40: a server's key pair replaces the http level's secret as a whole
+--- config
+    liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pem;
+    liauto_jwt_public_key_file $TEST_NGINX_JWT_DIR/rsa.pub;
+    location = /t {
+        return 200 "$liauto_jwt_sub|$liauto_jwt_role|$liauto_jwt_client_id|$liauto_jwt_error";
+    }
+--- more_headers eval: main::bearer(main::hs256(main::claims()))
+--- response_body chomp
+|||token is malformed or its signature is invalid
+
+
+
+=== TEST 41: the same server accepts RS256, and inherits iss/aud checks
+--- config
+    liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pem;
+    liauto_jwt_public_key_file $TEST_NGINX_JWT_DIR/rsa.pub;
+    location = /t {
+        return 200 "$liauto_jwt_sub|$liauto_jwt_role|$liauto_jwt_client_id|$liauto_jwt_error";
+    }
+--- more_headers eval: main::bearer(main::rs256(main::claims(aud => 'another-api')))
+--- response_body chomp
+|||token audience is not accepted
+
+
+
+=== TEST 42: config: the key file does not exist
 --- http_config
     liauto_jwt_key_file $TEST_NGINX_JWT_DIR/missing.key;
 --- config
@@ -459,7 +485,7 @@ qr/"liauto_jwt_key_file" cannot open "\S+\/missing.key"/
 
 
 
-=== TEST 41: config: an HS256 secret shorter than 32 bytes
+=== TEST 43: config: an HS256 secret shorter than 32 bytes
 --- http_config
     liauto_jwt_key_file $TEST_NGINX_JWT_DIR/short.key;
 --- config
@@ -469,7 +495,7 @@ qr/"liauto_jwt_key_file" file "\S+\/short.key" holds a secret of 12 bytes, HS256
 
 
 
-=== TEST 42: config: a private key without its public key
+=== TEST 44: config: a private key without its public key
 --- http_config
     liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pem;
 --- config
@@ -479,7 +505,7 @@ qr/"liauto_jwt_key_file" file "\S+\/short.key" holds a secret of 12 bytes, HS256
 
 
 
-=== TEST 43: config: a leeway over 5 minutes
+=== TEST 45: config: a leeway over 5 minutes
 --- http_config
     liauto_jwt_key_file $TEST_NGINX_JWT_DIR/hs.key;
     liauto_jwt_leeway 10m;
@@ -490,7 +516,7 @@ qr/"liauto_jwt_key_file" file "\S+\/short.key" holds a secret of 12 bytes, HS256
 
 
 
-=== TEST 44: config: a secret and a key pair at once
+=== TEST 46: config: a secret and a key pair at once
 --- http_config
     liauto_jwt_key_file $TEST_NGINX_JWT_DIR/hs.key;
     liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pem;
@@ -502,7 +528,7 @@ qr/"liauto_jwt_key_file" file "\S+\/short.key" holds a secret of 12 bytes, HS256
 
 
 
-=== TEST 45: config: a public key of another pair
+=== TEST 47: config: a public key of another pair
 --- http_config
     liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pem;
     liauto_jwt_public_key_file $TEST_NGINX_JWT_DIR/ec.pub;
@@ -513,7 +539,7 @@ qr/"liauto_jwt_key_file" file "\S+\/short.key" holds a secret of 12 bytes, HS256
 
 
 
-=== TEST 46: config: an EC key on P-384
+=== TEST 48: config: an EC key on P-384
 --- http_config
     liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/p384.pem;
     liauto_jwt_public_key_file $TEST_NGINX_JWT_DIR/p384.pub;
@@ -524,7 +550,7 @@ holds an EC key on curve "secp384r1", ES256 needs P-256 (prime256v1)
 
 
 
-=== TEST 47: config: a public key where the private key belongs
+=== TEST 49: config: a public key where the private key belongs
 --- http_config
     liauto_jwt_private_key_file $TEST_NGINX_JWT_DIR/rsa.pub;
     liauto_jwt_public_key_file $TEST_NGINX_JWT_DIR/rsa.pub;
@@ -532,3 +558,25 @@ holds an EC key on curve "secp384r1", ES256 needs P-256 (prime256v1)
 --- must_die
 --- error_log
 "liauto_jwt_private_key_file" holds no unencrypted PEM private key
+
+
+
+=== TEST 50: config: a ttl of 0
+--- http_config
+    liauto_jwt_key_file $TEST_NGINX_JWT_DIR/hs.key;
+    liauto_jwt_ttl 0;
+--- config
+--- must_die
+--- error_log
+"liauto_jwt_ttl" directive must be between 1 and 86400 seconds
+
+
+
+=== TEST 51: config: the key file given twice
+--- http_config
+    liauto_jwt_key_file $TEST_NGINX_JWT_DIR/hs.key;
+    liauto_jwt_key_file $TEST_NGINX_JWT_DIR/other.key;
+--- config
+--- must_die
+--- error_log
+"liauto_jwt_key_file" directive is duplicate
