@@ -24,6 +24,7 @@ DEB_PACKAGES=(
     libpq-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
     libcsv-dev
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
+    libyaml-libyaml-perl nodejs
     wrk bc
 )
 
@@ -37,6 +38,8 @@ cmd_deps() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
             | grep -q "install ok installed" || missing+=("$p")
     done
+    # Debian's npm is a package of its own; nodesource's nodejs carries one
+    command -v npm >/dev/null || missing+=(npm)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing Debian packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
@@ -44,6 +47,25 @@ cmd_deps() {
         # the packages start their own services; ours run on other ports
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
+    openapi_deps
+}
+
+# The OpenAPI linter (@redocly/cli) and the Swagger UI files nginx serves at
+# /api/v1/docs (swagger-ui-dist), at the exact versions and hashes of
+# openapi/package-lock.json, in build/node_modules.  --ignore-scripts: no
+# install script runs (swagger-ui-dist's only one is usage analytics).
+openapi_deps() {
+    local stamp
+    stamp="$BUILD/node_modules/.liauto-$(cat openapi/package.json \
+        openapi/package-lock.json | sha256sum | cut -c1-16)"
+    [ -f "$stamp" ] && return 0
+    log "installing the OpenAPI tools (npm ci from openapi/package-lock.json)"
+    mkdir -p "$BUILD"
+    cp openapi/package.json openapi/package-lock.json "$BUILD/"
+    npm ci --prefix "$BUILD" --ignore-scripts --no-audit --no-fund \
+        >"$BUILD/npm.log" 2>&1 \
+        || { tail -20 "$BUILD/npm.log"; die "npm ci failed (see build/npm.log)"; }
+    touch "$stamp"
 }
 
 # Builds the module against Debian's own nginx source and flags, so the .so
@@ -250,6 +272,12 @@ cmd_test() {
     with_throwaway_pg "$ROOT/build.sh" __suites
 }
 
+openapi_lint() {
+    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+        "$BUILD/node_modules/.bin/redocly" lint \
+        --config openapi/redocly.yaml openapi/openapi.yaml
+}
+
 suite() {
     local name=$1; shift
     log "suite: $name"
@@ -279,6 +307,7 @@ cmd___suites() {
     suite pgtap pg_prove -q -d liauto_test sql/tests/*.sql
     suite worker prove worker/tests/
     suite test-nginx-compat env -u TEST_NGINX_LOAD_MODULES prove -It/compat t/compat/selftest.t
+    suite openapi openapi_lint
     suite test-nginx prove -It/compat t/
 
     echo

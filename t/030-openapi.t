@@ -1,0 +1,407 @@
+# openapi/openapi.yaml against the module: the route table and the spec
+# agree, the spec keeps its own conventions, nginx serves it with Swagger
+# UI (conf/liauto-api.conf), and real responses validate against it
+# (t/lib/openapi/LiautoSpec.pm).
+use Test::Nginx::Socket 'no_plan';
+
+use Cwd ();
+use FindBin ();
+use JSON::PP ();
+use LWP::UserAgent ();
+
+use lib "$FindBin::Bin/lib/openapi";
+use LiautoSpec qw(load_spec spec_operations validate_schema
+                  validate_response response_conforms);
+
+repeat_each(1);
+no_shuffle();
+no_root_location();
+
+my $root = Cwd::abs_path("$FindBin::Bin/..");
+
+$ENV{TEST_NGINX_LIAUTO_DSN} ||= 'dbname=liauto_test';
+$ENV{TEST_NGINX_LIAUTO_ROOT} ||= $root;
+
+my $spec = load_spec();
+my @spec_ops = spec_operations($spec);
+
+
+# ------------------------------------------------- route table vs the spec
+
+# Served by nginx itself as static files (conf/liauto-api.conf), not by the
+# route table: they are exempt from "implemented means in the route table"
+# only because they are not in it, and the blocks below check that nginx
+# does serve them.
+my %SERVED_BY_CONF = map { $_ => 1 } (
+    'GET /api/v1/openapi.yaml',
+    'GET /api/v1/docs',
+);
+
+# "METHOD /path" => { flag => 0|1 } from the route table's entries
+#   { NGX_HTTP_GET|NGX_HTTP_POST, ngx_string("/api/v1/..."), handler,
+#     NGX_LIAUTO_ROUTE_... flags, NGX_LIAUTO_ROLE_... floor, ... },
+sub route_table {
+    my $file = "$root/ngx_liauto_module/ngx_liauto_router.c";
+    open my $fh, '<', $file or die "$file: $!";
+    my $src = do { local $/; <$fh> };
+    my %routes;
+
+    while ($src =~ m!\{\s*((?:NGX_HTTP_[A-Z]+\s*\|?\s*)+),
+                     \s*ngx_string\("(/api/[^"]*)"\)\s*,([^}]*)\}!gx)
+    {
+        my ($methods, $path, $rest) = ($1, $2, $3);
+        for my $m (split /\s*\|\s*/, $methods) {
+            $m =~ s/^NGX_HTTP_//;
+            $routes{"$m $path"} = {
+                public   => $rest =~ /NGX_LIAUTO_ROUTE_PUBLIC\b/ ? 1 : 0,
+                json_in  => $rest =~ /NGX_LIAUTO_ROUTE_BODY\b/ ? 1 : 0,
+                csv_in   => $rest =~ /NGX_LIAUTO_ROUTE_CSV_IN\b/ ? 1 : 0,
+                csv_out  => $rest =~ /NGX_LIAUTO_ROUTE_CSV_OUT\b/ ? 1 : 0,
+                # only the role floor answers 403 (tenants get 404)
+                forbids  => $rest =~ /NGX_LIAUTO_ROLE_(?:AGENT|ADMIN)\b/
+                            ? 1 : 0,
+            };
+        }
+    }
+    return \%routes;
+}
+
+sub ref_name {
+    my $node = shift;
+    return ref $node eq 'HASH' && ($node->{'$ref'} // '') =~ m{([^/]+)$}
+        ? $1 : '';
+}
+
+sub deref {
+    my $node = shift;
+    while (ref $node eq 'HASH' && $node->{'$ref'}) {
+        my @steps = split m{/}, substr($node->{'$ref'}, 2);
+        $node = $spec;
+        $node = $node->{$_} for @steps;
+    }
+    return $node;
+}
+
+my $routes = route_table();
+my %in_spec = map { ("$_->[0] $_->[1]" => $_->[2]) } @spec_ops;
+
+ok(exists $routes->{'GET /api/v1/health'},
+   'the route table parses (GET /api/v1/health found)')
+    or diag 'no route found: has the format of ngx_liauto_router.c changed?';
+
+my @undocumented = grep { !$in_spec{$_} } sort keys %$routes;
+is_deeply(\@undocumented, [],
+          'every operation of the route table is in openapi.yaml')
+    or diag "in the route table, missing from openapi/openapi.yaml:\n  "
+            . join("\n  ", @undocumented);
+
+my @bad_status = grep {
+    ($in_spec{$_}{'x-liauto-status'} // '') !~ /^(?:implemented|planned)$/
+} sort keys %in_spec;
+is_deeply(\@bad_status, [],
+          'every operation says x-liauto-status: implemented or planned')
+    or diag "without a valid x-liauto-status:\n  " . join("\n  ", @bad_status);
+
+my @phantom = grep {
+    ($in_spec{$_}{'x-liauto-status'} // '') eq 'implemented'
+        && !$routes->{$_} && !$SERVED_BY_CONF{$_}
+} sort keys %in_spec;
+is_deeply(\@phantom, [],
+          'every operation marked implemented is in the route table')
+    or diag "x-liauto-status: implemented, absent from the route table:\n  "
+            . join("\n  ", @phantom);
+
+# Not a failure while routes land ahead of the spec edit: a reminder.
+my @unmarked = grep {
+    $in_spec{$_} && ($in_spec{$_}{'x-liauto-status'} // '') eq 'planned'
+} sort keys %$routes;
+diag "served by the route table but still x-liauto-status: planned in"
+     . " openapi.yaml (flip them to implemented):\n  "
+     . join("\n  ", @unmarked)
+    if @unmarked;
+
+# the same facts, as the spec states them
+sub spec_flags {
+    my $op = shift;
+    my $body = deref($op->{requestBody} // {})->{content} // {};
+    my @ok = map { deref($op->{responses}{$_})->{content} // {} }
+             grep { /^2/ } keys %{ $op->{responses} };
+
+    return {
+        public  => ref $op->{security} eq 'ARRAY' && !@{ $op->{security} }
+                   ? 1 : 0,
+        json_in => $body->{'application/json'} ? 1 : 0,
+        csv_in  => $body->{'text/csv'} ? 1 : 0,
+        csv_out => (grep { $_->{'text/csv'} } @ok) ? 1 : 0,
+        forbids => $op->{responses}{403} ? 1 : 0,
+    };
+}
+
+my %FLAG_MEANING = (
+    public  => 'public (security: [])',
+    json_in => 'a JSON request body',
+    csv_in  => 'a text/csv request body',
+    csv_out => 'a text/csv response',
+    forbids => 'a role floor above viewer (403)',
+);
+
+my @flag_mismatch;
+for my $op (sort keys %$routes) {
+    my $o = $in_spec{$op} or next;
+    my $spec_has = spec_flags($o);
+    for my $flag (sort keys %FLAG_MEANING) {
+        next if $spec_has->{$flag} == $routes->{$op}{$flag};
+        push @flag_mismatch, "$op: $FLAG_MEANING{$flag} in the "
+            . ($routes->{$op}{$flag} ? 'route table' : 'spec')
+            . ' only';
+    }
+}
+is_deeply(\@flag_mismatch, [],
+          'the route flags (public, bodies, CSV, role floor) match the spec')
+    or diag join "\n  ", '', @flag_mismatch;
+
+
+# ----------------------------------------------- the spec's own conventions
+
+my (@incomplete, @no_idempotency, @bad_errors);
+
+for (@spec_ops) {
+    my ($method, $path, $op) = @$_;
+    my $name = "$method $path";
+
+    push @incomplete, "$name: no $_"
+        for grep { !$op->{$_} } qw(operationId tags summary responses);
+
+    if ($method =~ /^(?:POST|PATCH|DELETE|PUT)$/) {
+        my $has_key = grep { ref_name($_) eq 'IdempotencyKey' }
+                           @{ $op->{parameters} // [] };
+        push @no_idempotency, "$name: no Idempotency-Key parameter"
+            if !$has_key;
+        push @no_idempotency, "$name: no $_ response"
+            for grep { !$op->{responses}{$_} } qw(409 422);
+    }
+
+    for my $status (sort keys %{ $op->{responses} }) {
+        next if $status !~ /^[45]/;
+        my $content = deref($op->{responses}{$status})->{content} // {};
+        my $schema = $content->{'application/json'}{schema};
+        push @bad_errors, "$name $status"
+            if keys %$content != 1 || ref_name($schema) ne 'Error';
+    }
+}
+
+is_deeply(\@incomplete, [],
+          'every operation has operationId, tags, summary and responses')
+    or diag join "\n  ", '', @incomplete;
+is_deeply(\@no_idempotency, [],
+          'every mutation takes Idempotency-Key and documents 409 and 422')
+    or diag join "\n  ", '', @no_idempotency;
+is_deeply(\@bad_errors, [],
+          'every failure response is the Error schema, as JSON only')
+    or diag "failure responses that are not just application/json Error:"
+            . join "\n  ", '', @bad_errors;
+
+my %operation_ids;
+my @dup_ids = grep { $operation_ids{$_}++ } map { $_->[2]{operationId} }
+                   @spec_ops;
+is_deeply(\@dup_ids, [], 'operationIds are unique');
+
+
+# ---------------------------------------- the validator on known answers
+
+my $health = '{"status": "ok", "database": "ok", "workers_alive": 1,'
+           . ' "schema_version": "0001"}';
+
+is_deeply([validate_response('GET', '/api/v1/health', 200, $health)], [],
+          'validator: a correct health body passes');
+
+is_deeply([validate_response('GET', '/api/v1/health', 200,
+           '{"status": "ok", "database": "ok", "workers_alive": "1",'
+           . ' "schema_version": "0001", "password_hash": "x"}')],
+          ['GET /api/v1/health 200: /password_hash: undeclared property'
+           . ' not allowed',
+           'GET /api/v1/health 200: /workers_alive: expected integer,'
+           . ' got string'],
+          'validator: a wrong type and an undeclared property are reported');
+
+is_deeply([validate_response('GET', '/api/v1/health', 418, '{}')],
+          ['GET /api/v1/health 418: status 418 is not documented'],
+          'validator: an undocumented status is reported');
+
+is_deeply([validate_response('GET', '/api/v1/nowhere', 200, '{}')],
+          ['GET /api/v1/nowhere 200: no path /api/v1/nowhere in the spec'],
+          'validator: an unknown path is reported');
+
+is_deeply([validate_response('DELETE', '/api/v1/leads/{id}', 204, '{}')],
+          ['DELETE /api/v1/leads/{id} 204: the spec says no body, got'
+           . ' 2 bytes'],
+          'validator: a body where the spec has none is reported');
+
+# the module's own 503 envelope (t/001-health.t) against the Error schema
+is_deeply([validate_response('GET', '/api/v1/health', 503,
+           '{"code":"SERVICE_UNAVAILABLE","message":"the database is not'
+           . ' available","details":{"status":"error","database":'
+           . '"unreachable","reason":"connection refused"}}')], [],
+          'validator: the 503 envelope passes as Error');
+
+is_deeply([validate_response('GET', '/api/v1/health', 503,
+           '{"code":"SERVICE_UNAVAILABLE","message":"down"}')],
+          ['GET /api/v1/health 503: /details: required, missing'],
+          'validator: an envelope without details is reported');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
+    { steps => [ { type => 'invite', note => undef, delay_days => 0 },
+                 { type => 'message', text => 'Hi {{first_name}}',
+                   delay_minutes => 90 } ] })], [],
+    'validator: a sequence with a null note and minute delays passes');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
+    { steps => [ { type => 'invite', delay_days => 0, note => 'x' },
+                 { type => 'message', text => 'x', delay_days => 1,
+                   delay_minutes => 1 } ] })],
+    ['/steps/1: matches 2 of oneOf, must match one'],
+    'validator: both delay_days and delay_minutes is reported (oneOf)');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/LeadCreate' },
+    { campaign_id => '3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3',
+      first_name => 'Ada', owner => 'x' })],
+    ['/owner: unevaluated property not allowed'],
+    'validator: unevaluatedProperties sees through allOf');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/Event' },
+    { id => 'nope', type => 'message_sent', occurred_at => '24/11/2026',
+      campaign_id => '3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3',
+      account_id => undef, meta => {} })],
+    ['/id: "nope" is not a uuid',
+     '/occurred_at: "24/11/2026" is not a date-time'],
+    'validator: uuid and date-time formats are checked, null allowed');
+
+is_deeply([validate_schema({ type => 'string', not => {} }, 'x')],
+          ["/: the validator does not know the schema keyword 'not'"],
+          'validator: an unsupported keyword fails instead of passing');
+
+
+# ---------------------------------------------------- nginx: serving, real
+
+sub main::openapi_file {
+    open my $fh, '<:raw', "$root/openapi/openapi.yaml" or die $!;
+    local $/;
+    return <$fh>;
+}
+
+# GET a path of the running test nginx: (status, body bytes)
+sub main::fetch {
+    my $path = shift;
+    my $res = LWP::UserAgent->new(timeout => 10)
+        ->get('http://127.0.0.1:' . server_port() . $path);
+    return ($res->code, $res->content);
+}
+
+our $http_config = <<'_EOC_';
+    liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
+    map $uri $liauto_home {
+        default $TEST_NGINX_LIAUTO_ROOT;
+    }
+_EOC_
+
+our $config = <<'_EOC_';
+    include $TEST_NGINX_LIAUTO_ROOT/conf/liauto-api.conf;
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("http_config", $::http_config)
+        unless defined $block->http_config;
+    $block->set_value("config", $::config) unless defined $block->config;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the spec is served as UTF-8 application/yaml, byte for byte
+--- request
+GET /api/v1/openapi.yaml
+--- response_headers
+Content-Type: application/yaml; charset=utf-8
+--- response_body eval
+main::openapi_file()
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: /docs is our Swagger UI page, loading the spec from nginx
+--- request
+GET /api/v1/docs
+--- response_headers
+Content-Type: text/html; charset=utf-8
+--- response_body_like chomp
+<script src="docs/swagger-ui-bundle.js"></script>[\s\S]*url: "openapi.yaml"
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: Swagger UI's script comes from swagger-ui-dist, as JavaScript
+--- request
+GET /api/v1/docs/swagger-ui-bundle.js
+--- response_headers
+Content-Type: application/javascript; charset=utf-8
+--- response_body_like chomp
+SwaggerUIBundle
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: and its stylesheet as CSS
+--- request
+GET /api/v1/docs/swagger-ui.css
+--- response_headers
+Content-Type: text/css; charset=utf-8
+--- response_body_like chomp
+\.swagger-ui
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: other files of the package are not exposed (the API's 404)
+--- request
+GET /api/v1/docs/index.html
+--- error_code: 404
+--- response_body chomp
+{"code":"NOT_FOUND","message":"no such resource","details":{}}
+
+
+
+=== TEST 6: another method on the spec → the API's 405 envelope with Allow
+--- request
+POST /api/v1/openapi.yaml
+x
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+Content-Type: application/json
+--- response_body chomp
+{"code":"METHOD_NOT_ALLOWED","message":"method not allowed on this resource","details":{"allow":"GET, HEAD"}}
+
+
+
+=== TEST 7: a real health answer validates against the spec; a tampered one does not
+--- init
+my ($status, $body) = main::fetch('/api/v1/health');
+Test::More::is($status, 200, 'health answers 200');
+main::response_conforms('GET', '/api/v1/health', $status, $body,
+                        'the real health body conforms to openapi.yaml');
+my $data = JSON::PP->new->decode($body);
+$data->{workers_alive} = "$data->{workers_alive}";
+Test::More::is_deeply(
+    [main::validate_response('GET', '/api/v1/health', $status,
+                             JSON::PP->new->encode($data))],
+    ['GET /api/v1/health 200: /workers_alive: expected integer, got string'],
+    'the same body with workers_alive as a string does not');
+--- request
+GET /api/v1/health
+--- error_code: 200
