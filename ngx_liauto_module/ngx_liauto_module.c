@@ -10,6 +10,7 @@
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
+#include "ngx_liauto_api.h"
 
 
 #define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
@@ -209,7 +210,7 @@ ngx_liauto_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ctx->route->flags & NGX_LIAUTO_ROUTE_BODY) {
+    if (ctx->route->flags & NGX_LIAUTO_ROUTE_READS_BODY) {
         /* the body is read whole, in memory or a temp file */
         rc = ngx_http_read_client_request_body(r, ngx_liauto_body_handler);
 
@@ -407,6 +408,10 @@ ngx_liauto_check_pool_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_liauto_postconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_liauto_api_init_routes(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_liauto_filter_init(cf);
 }
 

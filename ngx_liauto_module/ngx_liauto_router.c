@@ -28,6 +28,64 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_ops_health, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL,
       ngx_null_string },
 
+    { NGX_HTTP_POST, ngx_string("/api/v1/auth/login"),
+      ngx_liauto_api_call,
+      NGX_LIAUTO_ROUTE_PUBLIC|NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_TOKENS,
+      NGX_LIAUTO_ROLE_ANY, "api.auth_login", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/auth/refresh"),
+      ngx_liauto_api_call,
+      NGX_LIAUTO_ROUTE_PUBLIC|NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_TOKENS,
+      NGX_LIAUTO_ROLE_ANY, "api.auth_refresh", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/auth/logout"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
+      NGX_LIAUTO_ROLE_VIEWER, "api.auth_logout", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/auth/me"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_VIEWER, "api.auth_me", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/users"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_ADMIN, "api.users_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/users"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
+      NGX_LIAUTO_ROLE_ADMIN, "api.users_create", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/users/{id}"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_ADMIN, "api.users_get", ngx_null_string },
+
+    { NGX_HTTP_PATCH, ngx_string("/api/v1/users/{id}"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
+      NGX_LIAUTO_ROLE_ADMIN, "api.users_update", ngx_null_string },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/users/{id}"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_ADMIN, "api.users_delete", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/clients"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_VIEWER, "api.clients_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/clients"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
+      NGX_LIAUTO_ROLE_ADMIN, "api.clients_create", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/clients/{id}"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_VIEWER, "api.clients_get", ngx_null_string },
+
+    { NGX_HTTP_PATCH, ngx_string("/api/v1/clients/{id}"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
+      NGX_LIAUTO_ROLE_ADMIN, "api.clients_update", ngx_null_string },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/clients/{id}"),
+      ngx_liauto_api_call, 0,
+      NGX_LIAUTO_ROLE_ADMIN, "api.clients_delete", ngx_null_string },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, ngx_null_string }
 };
 

@@ -19,6 +19,11 @@
 #define NGX_LIAUTO_ROUTE_CSV_OUT  0x04
 /* the SQL function vouched for a user: answer with signed tokens */
 #define NGX_LIAUTO_ROUTE_TOKENS   0x08
+/* the body is CSV, handed to SQL as {"header":[..],"rows":[[..],..]} */
+#define NGX_LIAUTO_ROUTE_CSV_IN   0x10
+
+#define NGX_LIAUTO_ROUTE_READS_BODY                                          \
+    (NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_CSV_IN)
 
 /* role floors, in increasing order of rights */
 #define NGX_LIAUTO_ROLE_ANY       0

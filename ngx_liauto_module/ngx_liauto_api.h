@@ -1,0 +1,18 @@
+
+/*
+ * Copyright (C) liauto
+ */
+
+
+#ifndef _NGX_LIAUTO_API_H_INCLUDED_
+#define _NGX_LIAUTO_API_H_INCLUDED_
+
+
+#include "ngx_liauto_module.h"
+
+
+ngx_int_t ngx_liauto_api_init_routes(ngx_conf_t *cf);
+ngx_int_t ngx_liauto_api_call(ngx_liauto_ctx_t *ctx);
+
+
+#endif /* _NGX_LIAUTO_API_H_INCLUDED_ */
