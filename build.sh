@@ -158,6 +158,9 @@ SQL
 nginx_conf() {
     local dir=$1 port=$2 dsn=$3
     mkdir -p "$dir"/{conf,logs,tmp}
+    if [ ! -s "$VAR/jwt-hs256.key" ]; then
+        (umask 077; head -c 48 /dev/urandom | base64 -w0 >"$VAR/jwt-hs256.key")
+    fi
     sed -e "s|@MODULE_SO@|$MODULE_SO|g" \
         -e "s|@PREFIX@|$dir|g" \
         -e "s|@PORT@|$port|g" \
