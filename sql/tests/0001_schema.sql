@@ -20,8 +20,9 @@ SELECT bag_has(
     'Schema liauto has the tables of 0001');
 
 -- Exact columns of every table.
-SELECT columns_are('liauto', 'clients',
-    ARRAY['id', 'name', 'created_at', 'updated_at']);
+SELECT columns_are('liauto', 'clients',      -- email..settings: 0003
+    ARRAY['id', 'name', 'created_at', 'updated_at', 'email', 'timezone',
+          'settings']);
 SELECT columns_are('liauto', 'users',
     ARRAY['id', 'client_id', 'email', 'password_hash', 'role',
           'created_at', 'updated_at']);
