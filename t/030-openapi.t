@@ -10,7 +10,7 @@ use JSON::PP ();
 use LWP::UserAgent ();
 
 use lib "$FindBin::Bin/lib/openapi";
-use LiautoSpec qw(load_spec spec_operations validate_schema
+use LiautoSpec qw(load_spec spec_operations path_template validate_schema
                   validate_response response_conforms);
 
 repeat_each(1);
@@ -238,6 +238,16 @@ is_deeply([validate_response('DELETE', '/api/v1/leads/{id}', 204, '{}')],
           'validator: a body where the spec has none is reported');
 
 # the module's own 503 envelope (t/001-health.t) against the Error schema
+is(path_template('/api/v1/campaigns/3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3'
+                 . '/leads/import?x=1'),
+   '/api/v1/campaigns/{id}/leads/import',
+   'validator: a request URI finds its template');
+is(path_template('/api/v1/leads/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d/events'),
+   '/api/v1/leads/{id}/events',
+   'validator: a request URI with an id finds the template with {id}');
+is(path_template('/api/v1/leads//events'), undef,
+   'validator: an empty segment matches no {param}');
+
 is_deeply([validate_response('GET', '/api/v1/health', 503,
            '{"code":"SERVICE_UNAVAILABLE","message":"the database is not'
            . ' available","details":{"status":"error","database":'

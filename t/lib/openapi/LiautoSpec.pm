@@ -9,7 +9,10 @@ package LiautoSpec;
 #
 #   my @errors = validate_response('GET', '/api/v1/campaigns/{id}', 200,
 #                                  $body_bytes);
-#   response_conforms('GET', '/api/v1/campaigns/{id}', 200, $body_bytes);
+#   response_conforms('GET', "/api/v1/campaigns/$id", 200, $body_bytes);
+#
+# The path is a template of the spec or a request URI (query string
+# ignored); the errors say "<METHOD> <template> <status>: <pointer>: ...".
 #
 # The validator is our own, small and strict: Debian's JSON::Validator
 # (5.14, bookworm) knows JSON Schema only up to draft 2019-09, fetches the
@@ -29,7 +32,7 @@ use JSON::PP ();
 use Scalar::Util qw(blessed);
 use YAML::XS ();
 
-our @EXPORT_OK = qw(load_spec spec_operations validate_schema
+our @EXPORT_OK = qw(load_spec spec_operations path_template validate_schema
                     validate_response response_conforms);
 
 our $SPEC_FILE = File::Spec->catfile(
@@ -66,9 +69,42 @@ sub spec_operations {
 
 # --------------------------------------------------------------- responses
 
+# $path: a template of the spec ('/api/v1/leads/{id}') or a request URI
+# ('/api/v1/leads/9a8b...?limit=2'), matched to the template that has the
+# most literal segments.
+sub path_template {
+    my $path = shift;
+    my $paths = load_spec()->{paths};
+
+    $path =~ s/\?.*//s;
+    return $path if $paths->{$path};
+
+    my ($best, $best_literals) = (undef, -1);
+    for my $template (keys %$paths) {
+        my @want = split m{/}, $template, -1;
+        my @got = split m{/}, $path, -1;
+        next if @want != @got;
+        my $literals = 0;
+        for my $i (0 .. $#want) {
+            if ($want[$i] =~ /^\{[^}]+\}$/) {
+                next if length $got[$i];
+            } elsif ($want[$i] eq $got[$i]) {
+                $literals++;
+                next;
+            }
+            $literals = -1;
+            last;
+        }
+        ($best, $best_literals) = ($template, $literals)
+            if $literals > $best_literals;
+    }
+    return $best;
+}
+
 sub validate_response {
-    my ($method, $template, $status, $body) = @_;
+    my ($method, $path, $status, $body) = @_;
     my $spec = load_spec();
+    my $template = path_template($path) // $path;
     my $where = "$method $template $status";
 
     my $item = $spec->{paths}{$template}
@@ -105,11 +141,11 @@ sub validate_response {
 
 # A Test::More assertion around validate_response, printing the errors.
 sub response_conforms {
-    my ($method, $template, $status, $body, $name) = @_;
-    my @errors = validate_response($method, $template, $status, $body);
+    my ($method, $path, $status, $body, $name) = @_;
+    my @errors = validate_response($method, $path, $status, $body);
     my $tb = Test::More->builder;
 
-    $name //= "$method $template $status conforms to openapi.yaml";
+    $name //= "$method $path $status conforms to openapi.yaml";
     $tb->ok(!@errors, $name) or $tb->diag(join "\n", @errors);
     return !@errors;
 }
@@ -433,8 +469,8 @@ sub _json_type {
 
     return 'null' if !defined $v;
     return 'boolean' if _is_bool($v);
-    return lc(ref $v) eq 'hash' ? 'object' : 'array'
-        if ref $v eq 'HASH' || ref $v eq 'ARRAY';
+    return 'object' if ref $v eq 'HASH';
+    return 'array' if ref $v eq 'ARRAY';
     return 'unknown' if ref $v;
 
     my $flags = B::svref_2object(\$v)->FLAGS;
