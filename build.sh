@@ -78,8 +78,14 @@ cmd_build() {
 }
 
 build_module() {
-    local src="$BUILD/nginx-src" stamp sum
-    sum=$(cat config /usr/share/nginx/src/conf_flags "${BASH_SOURCE[0]}" \
+    local src="$BUILD/nginx-src" stamp sum cflags ldflags
+    cflags="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS) -Wall -Wextra -Wno-unused-parameter -Werror ${LIAUTO_MODULE_CFLAGS:-}"
+    ldflags="$(dpkg-buildflags --get LDFLAGS) -fPIC ${LIAUTO_MODULE_LDFLAGS:-}"
+    mkdir -p "$BUILD"
+    # one build at a time in build/ (test runs may overlap)
+    exec 9>"$BUILD/.build.lock"
+    flock 9
+    sum=$( (cat config /usr/share/nginx/src/conf_flags; echo "$cflags $ldflags") \
               | sha256sum | cut -c1-16)
     stamp="$src/.liauto-configured-$sum"
     if [ ! -f "$stamp" ]; then
@@ -92,8 +98,8 @@ build_module() {
             # shellcheck disable=SC1091
             . ./conf_flags
             ./configure \
-                --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS) -Wall -Wextra -Wno-unused-parameter -Werror ${LIAUTO_MODULE_CFLAGS:-}" \
-                --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC ${LIAUTO_MODULE_LDFLAGS:-}" \
+                --with-cc-opt="$cflags" \
+                --with-ld-opt="$ldflags" \
                 "${NGX_CONF_FLAGS[@]}" \
                 --add-dynamic-module="$ROOT" >"$BUILD/configure.log" 2>&1
         ) || { tail -20 "$BUILD/configure.log"; die "nginx configure failed"; }
@@ -102,7 +108,9 @@ build_module() {
     log "building ngx_liauto_module.so"
     make -s -C "$src" -f objs/Makefile modules >"$BUILD/make.log" 2>&1 \
         || { grep -E 'error|Error' "$BUILD/make.log" | head -30; die "module build failed"; }
-    cp "$src/objs/ngx_liauto_module.so" "$MODULE_SO"
+    cp "$src/objs/ngx_liauto_module.so" "$MODULE_SO.tmp"
+    mv "$MODULE_SO.tmp" "$MODULE_SO"
+    flock -u 9
 }
 
 # ---------------------------------------------------------------- the stack
@@ -252,9 +260,9 @@ cmd_status() {
 
 # ---------------------------------------------------------------- tests
 
-# a port no other Postgres (or anything else) uses, so that several
-# throwaway clusters can run side by side
-free_pg_port() {
+# a port no Postgres (or anything else) uses, so that several throwaway
+# clusters and test nginxes can run side by side
+free_port() {
     local port
     for port in $(shuf -i 20000-29999 -n 50); do
         [ -e "/var/run/postgresql/.s.PGSQL.$port" ] && continue
@@ -262,17 +270,18 @@ free_pg_port() {
         echo "$port"
         return
     done
-    die "no free port for a throwaway Postgres"
+    die "no free port found"
 }
 
 # runs "$@" inside a throwaway cluster (pg_virtualenv exports PGHOST, ...)
 with_throwaway_pg() {
-    pg_virtualenv -t -v "$PG_VERSION" -c "-p $(free_pg_port)" "$@"
+    pg_virtualenv -t -v "$PG_VERSION" -c "-p $(free_port)" "$@"
 }
 
+# ./build.sh test [FILE.t ...]: every suite, or just these Test::Nginx files
 cmd_test() {
     cmd_build
-    with_throwaway_pg "$ROOT/build.sh" __suites
+    with_throwaway_pg "$ROOT/build.sh" __suites "$@"
 }
 
 openapi_lint() {
@@ -305,14 +314,27 @@ cmd___suites() {
     export TEST_NGINX_LIAUTO_ROOT="$ROOT"
     # nginx clears its workers' environment: carry the cluster's location
     export TEST_NGINX_LIAUTO_PGCTL="env PG_CLUSTER_CONF_ROOT=${PG_CLUSTER_CONF_ROOT:-/etc/postgresql} pg_ctlcluster $PG_VERSION regress"
-    export TEST_NGINX_SERVROOT="$BUILD/t-servroot"
+    # a port and server root of its own, so test runs may overlap
+    export TEST_NGINX_PORT=$(free_port)
+    export TEST_NGINX_SERVROOT="$BUILD/t-servroot-$TEST_NGINX_PORT"
+
+    if [ $# -gt 0 ]; then
+        suite "${*}" prove -It/compat "$@"
+        summarize
+        return
+    fi
 
     suite pgtap pg_prove -q -d liauto_test sql/tests/*.sql
     suite worker prove worker/tests/
     suite test-nginx-compat env -u TEST_NGINX_LOAD_MODULES prove -It/compat t/compat/selftest.t
     suite openapi openapi_lint
     suite test-nginx prove -It/compat t/
+    summarize
+}
 
+summarize() {
+    # a failed run keeps its nginx logs for reading
+    [ ${#FAILED[@]} -gt 0 ] || rm -rf "$TEST_NGINX_SERVROOT"
     echo
     echo "suites passed: ${PASSED[*]:-none}"
     echo "suites failed: ${FAILED[*]:-none}"

@@ -55,8 +55,10 @@ static ngx_int_t ngx_liauto_api_tokens(ngx_liauto_ctx_t *ctx,
 static u_char *ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
     const char *lowcase_name);
-static ngx_int_t ngx_liauto_api_bad_request(ngx_http_request_t *r,
+static ngx_int_t ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx,
     const char *message, const char *field, const char *reason);
+static ngx_int_t ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx,
+    ngx_uint_t status, const char *message, ngx_str_t *details);
 
 
 static ngx_str_t  ngx_liauto_role_names[] = {
@@ -81,41 +83,39 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
     rt = (ngx_liauto_route_t *) ctx->route;
     claims = NULL;
 
-    rc = ngx_liauto_api_authorize(ctx, &claims);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_liauto_api_check_ids(ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    /*
+     * each check either passes (NGX_OK) or has answered the request
+     * (NGX_DONE, the sending's outcome in ctx->rc)
+     */
 
     ngx_str_null(&body);
 
-    if (rt->flags & NGX_LIAUTO_ROUTE_BODY) {
-        rc = ngx_liauto_api_json_body(ctx, &body);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    rc = ngx_liauto_api_authorize(ctx, &claims);
+
+    if (rc == NGX_OK) {
+        rc = ngx_liauto_api_check_ids(ctx);
     }
 
-    if (rt->flags & NGX_LIAUTO_ROUTE_CSV_IN) {
+    if (rc == NGX_OK && (rt->flags & NGX_LIAUTO_ROUTE_BODY)) {
+        rc = ngx_liauto_api_json_body(ctx, &body);
+    }
+
+    if (rc == NGX_OK && (rt->flags & NGX_LIAUTO_ROUTE_CSV_IN)) {
         rc = ngx_liauto_api_csv_body(ctx, &body);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_liauto_api_query(ctx, &query);
+    }
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_DONE) ? ctx->rc : rc;
     }
 
     if (ngx_liauto_api_caller(ctx, claims, &caller) != NGX_OK
         || ngx_liauto_api_path(ctx, &path) != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    rc = ngx_liauto_api_query(ctx, &query);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     ctx->query.values[0] = (char *) caller.data;
@@ -222,8 +222,8 @@ ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t **out)
         ngx_str_set(&h->key, "WWW-Authenticate");
         ngx_str_set(&h->value, "Bearer");
 
-        return ngx_liauto_send_error(r, NGX_HTTP_UNAUTHORIZED, NULL,
-                                     reason, NULL);
+        return ngx_liauto_api_refuse(ctx, NGX_HTTP_UNAUTHORIZED, reason,
+                                     NULL);
     }
 
     *out = claims;
@@ -239,7 +239,7 @@ ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t **out)
     }
 
     if (role > NGX_LIAUTO_ROLE_ADMIN || role < ctx->route->role) {
-        return ngx_liauto_send_error(r, NGX_HTTP_FORBIDDEN, NULL,
+        return ngx_liauto_api_refuse(ctx, NGX_HTTP_FORBIDDEN,
                                      "your role may not do this", NULL);
     }
 
@@ -271,7 +271,7 @@ ngx_liauto_api_check_ids(ngx_liauto_ctx_t *ctx)
                                      + 1, sizeof(name)));
 
         if (ngx_liauto_api_is_uuid(&ctx->params[i]) != NGX_OK) {
-            return ngx_liauto_api_bad_request(ctx->request,
+            return ngx_liauto_api_bad_request(ctx,
                                               "a path parameter is invalid",
                                               (char *) name,
                                               "must be a UUID");
@@ -309,10 +309,13 @@ ngx_liauto_api_is_uuid(ngx_str_t *s)
 
 
 static ngx_int_t
-ngx_liauto_api_bad_request(ngx_http_request_t *r, const char *message,
+ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx, const char *message,
     const char *field, const char *reason)
 {
-    ngx_str_t  details, f, e;
+    ngx_str_t            details, f, e;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
 
     f.data = (u_char *) field;
     f.len = ngx_strlen(field);
@@ -329,8 +332,21 @@ ngx_liauto_api_bad_request(ngx_http_request_t *r, const char *message,
 
     ngx_sprintf(details.data, "{\"%V\":\"%s\"}", &e, reason);
 
-    return ngx_liauto_send_error(r, NGX_HTTP_BAD_REQUEST, NULL, message,
+    return ngx_liauto_api_refuse(ctx, NGX_HTTP_BAD_REQUEST, message,
                                  &details);
+}
+
+
+/* answers the request from a check: NGX_DONE, ctx->rc the send's result */
+
+static ngx_int_t
+ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx, ngx_uint_t status,
+    const char *message, ngx_str_t *details)
+{
+    ctx->rc = ngx_liauto_send_error(ctx->request, status, NULL, message,
+                                    details);
+
+    return (ctx->rc == NGX_ERROR) ? NGX_ERROR : NGX_DONE;
 }
 
 
@@ -365,7 +381,8 @@ ngx_liauto_api_caller(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t *cl,
         }
     }
 
-    len = sizeof("{\"sub\":\"\",\"role\":\"\",\"client_id\":\"\","
+    /* "client_id":null is the longest form of an empty client */
+    len = sizeof("{\"sub\":\"\",\"role\":\"\",\"client_id\":null,"
                  "\"ip\":\"\",\"method\":\"\",\"uri\":\"\"}")
           + sub.len + role.len + client.len + r->connection->addr_text.len
           + r->method_name.len + uri.len;
@@ -473,7 +490,7 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 
         if (key.len >= sizeof(buf[0]) || value.len >= sizeof(buf[1])) {
             json_decref(obj);
-            return ngx_liauto_api_bad_request(r, "a query parameter is "
+            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
                                               "too long", "query",
                                               "at most 1023 bytes each");
         }
@@ -498,7 +515,7 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 
         if (json_object_get(obj, (char *) buf[0]) != NULL) {
             json_decref(obj);
-            return ngx_liauto_api_bad_request(r, "a query parameter is "
+            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
                                               "given twice",
                                               (char *) buf[0],
                                               "given more than once");
@@ -509,7 +526,7 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
             != 0)
         {
             json_decref(obj);
-            return ngx_liauto_api_bad_request(r, "a query parameter is "
+            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
                                               "not valid UTF-8",
                                               "query",
                                               "must be UTF-8 text");
@@ -615,8 +632,8 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
         && ngx_strlcasestrn(ct->value.data, ct->value.data + ct->value.len,
                             (u_char *) "json", 4 - 1) == NULL)
     {
-        return ngx_liauto_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                     NULL, "the request body must be JSON "
+        return ngx_liauto_api_refuse(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                     "the request body must be JSON "
                                      "(Content-Type: application/json)",
                                      NULL);
     }
@@ -626,7 +643,7 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
     }
 
     if (body->len == 0) {
-        return ngx_liauto_api_bad_request(r, "a JSON request body is "
+        return ngx_liauto_api_bad_request(ctx, "a JSON request body is "
                                           "required", "body", "missing");
     }
 
@@ -655,7 +672,7 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
                               "\"%V\"}", err.line, err.column, &escaped)
                   - p;
 
-    return ngx_liauto_send_error(r, NGX_HTTP_BAD_REQUEST, NULL,
+    return ngx_liauto_api_refuse(ctx, NGX_HTTP_BAD_REQUEST,
                                  "the request body is not valid JSON",
                                  &details);
 }
@@ -676,8 +693,8 @@ ngx_liauto_api_csv_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
         || ngx_strlcasestrn(ct->value.data, ct->value.data + ct->value.len,
                             (u_char *) "csv", 3 - 1) == NULL)
     {
-        return ngx_liauto_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                     NULL, "the request body must be CSV "
+        return ngx_liauto_api_refuse(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                     "the request body must be CSV "
                                      "(Content-Type: text/csv)", NULL);
     }
 
@@ -686,14 +703,14 @@ ngx_liauto_api_csv_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
     }
 
     if (csv.len == 0) {
-        return ngx_liauto_api_bad_request(r, "a CSV request body is "
+        return ngx_liauto_api_bad_request(ctx, "a CSV request body is "
                                           "required", "body", "missing");
     }
 
     rc = ngx_liauto_csv_to_json(r->pool, &csv, body, &error);
 
     if (rc == NGX_DECLINED) {
-        return ngx_liauto_api_bad_request(r, (char *) ngx_liauto_api_cstr(
+        return ngx_liauto_api_bad_request(ctx, (char *) ngx_liauto_api_cstr(
                                               r->pool, &error),
                                           "body", "not importable CSV");
     }

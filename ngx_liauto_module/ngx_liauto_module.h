@@ -54,6 +54,8 @@ typedef struct {
     ngx_uint_t                 nparams;
     ngx_liauto_pg_query_t      query;
     ngx_str_t                  envelope;
+    /* what sending an early answer returned, to finalize with */
+    ngx_int_t                  rc;
     ngx_liauto_jwt_result_t   *jwt;
 
     /* the response was built by the module, not by nginx's error pages */
