@@ -842,3 +842,65 @@ invite calls: 5 accounts: 2
 --- response_body
 1 2 1 1 ["step 2","step 3"] 4
 1 ACCEPTED
+
+
+
+=== TEST 18: while an account is not OK its messages get no webhook (REST still shows them); back to OK → the backlog arrives in order
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local json = require "json"
+            local a, p = c.world()
+            c.hook("messaging", "/hook/messaging")
+            c.call("POST", "/_sim/accounts/" .. a.id .. "/status", { status = "CREDENTIALS" })
+            for i = 1, 2 do
+                c.call("POST", "/_sim/reply", { account_id = a.id,
+                       provider_id = p.provider_id, text = "while away " .. i })
+            end
+            ngx.sleep(0.1)
+            local rest = c.call("GET", "/api/v1/messages?account_id=" .. a.id).json.items
+            local withheld = c.call("GET", "/_sim/deliveries?status=withheld").json.deliveries
+            ngx.say(#rest, " ", #c.received(), " ", #withheld)
+            c.call("POST", "/_sim/accounts/" .. a.id .. "/status", { status = "RECONNECTED" })
+            local got = c.wait(function ()
+                local h = c.received("/hook/messaging")
+                return #h == 2 and h
+            end)
+            ngx.say(json.decode(got[1].body).message, ", ", json.decode(got[2].body).message)
+        }
+    }
+--- response_body
+2 0 2
+while away 1, while away 2
+
+
+
+=== TEST 19: Resend rate limit when configured: 429 rate_limit_exceeded with retry-after and ratelimit-* headers, refilled after a second
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local auth = { Authorization = "Bearer re_sim" }
+            local mail = { from = "a@b.c", to = "d@e.f", subject = "s" }
+            local r = c.call("POST", "/emails", mail, auth)
+            ngx.say(r.status, " ", tostring(r.headers["ratelimit-limit"]))
+            c.call("POST", "/_sim/config", { resend_rate_per_s = 2 })
+            for i = 1, 3 do
+                r = c.call("POST", "/emails", mail, auth)
+                ngx.say(r.status, " ", r.headers["ratelimit-limit"], " ",
+                        r.headers["ratelimit-remaining"], " ",
+                        tostring(r.headers["retry-after"]), " ", r.json.name or "id")
+            end
+            ngx.sleep(0.6)
+            ngx.say(c.call("POST", "/emails", mail, auth).status)
+            ngx.say(#c.call("GET", "/_sim/emails").json.emails)
+        }
+    }
+--- response_body
+200 nil
+200 2 1 nil id
+200 2 0 nil id
+429 2 0 1 rate_limit_exceeded
+200
+4

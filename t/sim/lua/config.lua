@@ -21,6 +21,7 @@ _M.defaults = {
     resend_cooldown_ms = 21 * 24 * 3600 * 1000,  -- after a withdrawal
     idempotency_ms = 24 * 3600 * 1000,
     email_processing_ms = 0,     -- how long POST /emails holds its key
+    resend_rate_per_s = 0,       -- Resend's team rate limit; 0 = none
 }
 
 function _M.init(settings)

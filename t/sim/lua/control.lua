@@ -226,7 +226,7 @@ local routes = {
     end },
     { "POST", "^/deliveries/release$", function ()
         local order = body().order or "fifo"
-        return send(200, { released = webhooks.release(order) })
+        return send(200, { released = webhooks.release_held(order) })
     end },
     { "GET", "^/deliveries$", function (_, args)
         return send(200, { deliveries = listing("delivery", args,

@@ -60,6 +60,9 @@ function _M.set_account_status(account_id, status)
         AccountStatus = { account_id = a.id, message = status,
                           account_type = "LINKEDIN" },
     })
+    if _M.account_ok(a) then
+        webhooks.release_withheld(a.id)
+    end
     return a
 end
 
@@ -104,22 +107,27 @@ function _M.relation(account_id, provider_id)
     return state.get("relation", account_id .. "/" .. provider_id)
 end
 
-function _M.pending_invitation(account_id, provider_id)
-    return state.list("invitation", function (i)
-        return i.account_id == account_id and i.provider_id == provider_id
-            and i.status == "PENDING"
-    end)[1]
+-- the latest invitation from an account to a person, through an index
+-- so that sending stays O(1) however many were sent before
+function _M.last_invitation(account_id, provider_id)
+    local ref = state.get("invof", account_id .. "/" .. provider_id)
+    return ref and state.get("invitation", ref.id)
 end
 
 ---------------------------------------------------------------- invitations
 
 local landings = { 95, 90, 75, 50 }
+local DAY_MS = 24 * 3600 * 1000
 
+-- invitations of the last 7 days (UTC days, today included), from
+-- per-day counters
 local function week_count(account_id, now)
-    return #state.list("invitation", function (i)
-        return i.account_id == account_id
-            and now - i.created_ms < 7 * 24 * 3600 * 1000
-    end)
+    local today = math.floor(now / DAY_MS)
+    local n = 0
+    for day = today - 6, today do
+        n = n + state.count("invday:" .. account_id .. ":" .. day)
+    end
+    return n
 end
 
 -- the checks of POST /users/invite, in the order the service makes them
@@ -135,18 +143,16 @@ local function refuse_invite(a, p, note)
         return err(422, "errors/already_connected", "Already connected",
                    "You are already connected to this user.")
     end
-    if _M.pending_invitation(a.id, p.provider_id) then
+    local last = _M.last_invitation(a.id, p.provider_id)
+    if last and last.status == "PENDING" then
         return err(422, "errors/already_invited_recently",
                    "Already sent invitation recently",
                    "An invitation to this recipient is already pending.")
     end
     local now = ids.now_ms()
-    local cooldown = state.setting("resend_cooldown_ms")
-    local withdrawn = state.list("invitation", function (i)
-        return i.account_id == a.id and i.provider_id == p.provider_id
-            and i.status == "WITHDRAWN" and now - i.withdrawn_ms < cooldown
-    end)
-    if #withdrawn > 0 or week_count(a.id, now) >= a.weekly_invite_cap then
+    local cooling = last and last.status == "WITHDRAWN"
+        and now - last.withdrawn_ms < state.setting("resend_cooldown_ms")
+    if cooling or week_count(a.id, now) >= a.weekly_invite_cap then
         return err(422, "errors/cannot_resend_yet", "Cannot resend yet",
                    "You have reached a temporary provider limit."
                    .. " Please try again later.")
@@ -166,7 +172,9 @@ function _M.invite(a, p, note)
         id = ids.invitation(), account_id = a.id, provider_id = p.provider_id,
         message = note or json.null, created_ms = now, status = "PENDING",
     })
-    local after = (week_count(a.id, now)) * 100 / a.weekly_invite_cap
+    state.put("invof", { id = inv.id }, a.id .. "/" .. p.provider_id)
+    state.incr("invday:" .. a.id .. ":" .. math.floor(now / DAY_MS))
+    local after = week_count(a.id, now) * 100 / a.weekly_invite_cap
     local usage
     for _, landing in ipairs(landings) do
         if before < landing and after >= landing then
@@ -299,7 +307,9 @@ local function add_message(a, p, text, is_sender, origin)
         origin = origin,
     })
     webhooks.emit("messaging", "message_received", a.id,
-                  message_received(a, p, chat, m), "webhook_name")
+                  message_received(a, p, chat, m),
+                  { name_key = "webhook_name",
+                    withhold = not _M.account_ok(a) })
     return m, chat
 end
 
@@ -360,7 +370,7 @@ function _M.accept(invitation_id)
             .. (type(slug) == "string" and slug or p.provider_id) .. "/",
         user_picture_url = "https://media.licdn.com/dms/image/sim/"
             .. p.provider_id,
-    }, "webhook_name")
+    }, { name_key = "webhook_name" })
     if type(inv.message) == "string" then
         add_message(a, p, inv.message, true, "note")
     end

@@ -1,5 +1,6 @@
 -- Resend's POST /emails (reference §5): Bearer key, required fields,
--- at most 50 recipients, and Idempotency-Key semantics over 24 h (same
+-- at most 50 recipients, an optional per-second rate limit with the
+-- ratelimit-* headers, and Idempotency-Key semantics over 24 h (same
 -- key and payload → the same id, nothing re-sent; another payload → 409
 -- invalid_idempotent_request; first request still running → 409
 -- concurrent_idempotent_requests).
@@ -75,10 +76,42 @@ local function replay(key, fingerprint)
     return prior.email_id
 end
 
+-- the team's token bucket (resend_rate_per_s, 0 = unlimited): answers
+-- 429 when empty; returns the ratelimit-* headers of the answer
+local function rate_limit()
+    local rate = state.setting("resend_rate_per_s")
+    if rate <= 0 then
+        return nil
+    end
+    local now = ids.now_ms()
+    local b = state.value("resend_bucket") or { tokens = rate, at_ms = now }
+    b.tokens = math.min(rate, b.tokens + (now - b.at_ms) * rate / 1000)
+    b.at_ms = now
+    local empty = b.tokens < 1
+    if not empty then
+        b.tokens = b.tokens - 1
+    end
+    state.set_value("resend_bucket", b)
+    local headers = {
+        ["ratelimit-limit"] = tostring(rate),
+        ["ratelimit-remaining"] = tostring(math.floor(b.tokens)),
+        ["ratelimit-reset"] = "1",
+    }
+    if empty then
+        headers["retry-after"] = "1"
+        return fail(429, "rate_limit_exceeded",
+                    "Too many requests. You can only make " .. rate
+                    .. " requests per second. See rate limit response"
+                    .. " headers for more information.", headers)
+    end
+    return headers
+end
+
 local function send_email()
     check_auth()
     state.incr("calls:resend.emails")
     faults.apply("resend.emails", "resend")
+    local limits = rate_limit()
     local raw = respond.body()
     local body = json.decode(raw)
     if type(body) ~= "table" or json.is_array(body) then
@@ -94,7 +127,7 @@ local function send_email()
         end
         local id = replay(key, fingerprint)
         if id then
-            return respond.send(200, { id = id })
+            return respond.send(200, { id = id }, limits)
         end
         state.put("idempotency", { fingerprint = fingerprint,
                                    at_ms = ids.now_ms() }, ngx.md5(key))
@@ -115,7 +148,7 @@ local function send_email()
                                    at_ms = ids.now_ms(), email_id = email.id },
                   ngx.md5(key))
     end
-    return respond.send(200, { id = email.id })
+    return respond.send(200, { id = email.id }, limits)
 end
 
 function _M.handle()

@@ -116,12 +116,9 @@ local function profile_view(a, p)
             and "https://www.linkedin.com/in/" .. p.public_identifier .. "/"
             or json.null,
     }
-    local inv = state.list("invitation", function (i)
-        return i.account_id == a.id and i.provider_id == p.provider_id
-            and i.status ~= "ACCEPTED"
-    end)
-    if #inv > 0 then
-        view.invitation = { type = "SENT", status = inv[#inv].status }
+    local inv = linkedin.last_invitation(a.id, p.provider_id)
+    if inv and inv.status ~= "ACCEPTED" then
+        view.invitation = { type = "SENT", status = inv.status }
     end
     return view
 end

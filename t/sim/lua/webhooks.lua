@@ -5,7 +5,9 @@
 -- the answer is not 200, up to `webhook_retries` times.  Every attempt is
 -- recorded on the delivery.  On demand (state value "delivery"): each
 -- event delivered 1 + duplicates times, the next `lose` deliveries lost,
--- or deliveries held until released in a chosen order.
+-- or deliveries held until released in a chosen order.  Messages of a
+-- disconnected account are withheld until it is OK again, as Unipile
+-- sends no message webhooks meanwhile and the backlog after a reconnect.
 local json = require "json"
 local state = require "state"
 local ids = require "ids"
@@ -156,13 +158,16 @@ schedule = function (id, delay_ms)
 end
 
 -- sends `payload` (a table) to every registration of source that wants
--- event for account_id; name_key: where the registration's name goes
-function _M.emit(source, event, account_id, payload, name_key)
+-- event for account_id.  opts.name_key: where the registration's name
+-- goes in the payload; opts.withhold: record the deliveries but send them
+-- only on release_withheld (a disconnected account's messages)
+function _M.emit(source, event, account_id, payload, opts)
+    opts = opts or {}
     local mode = state.value("delivery") or {}
     for _, w in ipairs(state.list("webhook")) do
         if w.source == source and wants(w, event, account_id) then
-            if name_key then
-                payload[name_key] = w.name
+            if opts.name_key then
+                payload[opts.name_key] = w.name
             end
             local body = json.encode(payload)
             for copy = 1, 1 + (mode.duplicates or 0) do
@@ -175,6 +180,8 @@ function _M.emit(source, event, account_id, payload, name_key)
                 if (mode.lose or 0) > 0 then
                     mode.lose = mode.lose - 1
                     d.status = "lost"
+                elseif opts.withhold then
+                    d.status = "withheld"
                 elseif mode.hold then
                     d.status = "held"
                 else
@@ -188,34 +195,44 @@ function _M.emit(source, event, account_id, payload, name_key)
     state.set_value("delivery", mode)
 end
 
--- sends the held deliveries, one after the other in `order` (fifo,
--- reverse or shuffle); returns how many
-function _M.release(order)
-    local held = state.list("delivery", function (d)
-        return d.status == "held"
-    end)
+-- sends the deliveries keep() selects, one after the other in `order`
+-- (fifo, reverse or shuffle); returns how many
+local function release(keep, order)
+    local chosen = state.list("delivery", keep)
     if order == "reverse" then
-        table.sort(held, function (a, b) return a.seq > b.seq end)
+        table.sort(chosen, function (a, b) return a.seq > b.seq end)
     elseif order == "shuffle" then
-        for i = #held, 2, -1 do
+        for i = #chosen, 2, -1 do
             local j = math.random(i)
-            held[i], held[j] = held[j], held[i]
+            chosen[i], chosen[j] = chosen[j], chosen[i]
         end
     end
-    local mode = state.value("delivery") or {}
-    mode.hold = false
-    state.set_value("delivery", mode)
-    for _, d in ipairs(held) do
+    for _, d in ipairs(chosen) do
         d.status = "pending"
         state.put("delivery", d)
     end
     local epoch = state.epoch()
     state.after(0, function ()
-        for _, d in ipairs(held) do
+        for _, d in ipairs(chosen) do
             attempt(d.id, epoch)
         end
     end)
-    return #held
+    return #chosen
+end
+
+-- ends holding and sends what was held
+function _M.release_held(order)
+    local mode = state.value("delivery") or {}
+    mode.hold = false
+    state.set_value("delivery", mode)
+    return release(function (d) return d.status == "held" end, order)
+end
+
+-- an account is back: what it received meanwhile arrives in a burst
+function _M.release_withheld(account_id)
+    return release(function (d)
+        return d.status == "withheld" and d.account_id == account_id
+    end, "fifo")
 end
 
 return _M
