@@ -5,7 +5,9 @@
 use Test::Nginx::Socket 'no_plan';
 
 use Cwd ();
+use File::Temp ();
 use FindBin ();
+use HTTP::Request ();
 use JSON::PP ();
 use LWP::UserAgent ();
 
@@ -307,8 +309,60 @@ sub main::fetch {
     return ($res->code, $res->content);
 }
 
+# an HS256 key for the module to sign and verify access tokens with
+our $key_dir = File::Temp::tempdir(CLEANUP => 1);
+$ENV{TEST_NGINX_OPENAPI_KEY} = "$key_dir/hs256.key";
+{
+    open my $fh, '>', $ENV{TEST_NGINX_OPENAPI_KEY} or die $!;
+    print $fh "openapi-conformance-secret-0123456789abcdef\n";
+}
+
+# an admin to log in as (the database is shared with the other .t files)
+our $admin_email = 'admin@t030-openapi.test';
+our $admin_password = 'openapi conformance password';
+
+sub main::create_admin {
+    my @psql = ('psql', '-q', '-X', '-v', 'ON_ERROR_STOP=1',
+                '-v', "email=$admin_email", '-v', "pw=$admin_password",
+                $ENV{TEST_NGINX_LIAUTO_DSN});
+    open my $psql, '|-', @psql or die "psql: $!";
+    print $psql <<'_SQL_';
+INSERT INTO liauto.users (email, password_hash, role)
+VALUES (:'email', liauto.hash_password(:'pw'), 'admin')
+ON CONFLICT ((lower(email))) DO UPDATE
+   SET password_hash = EXCLUDED.password_hash, role = 'admin',
+       client_id = NULL;
+DELETE FROM liauto.login_attempts;
+_SQL_
+    close $psql or die "psql failed creating the admin";
+}
+
+# One call of the running test nginx: checks that it answers $status and
+# that its body conforms to the spec for (method, path, status); returns
+# the response.
+sub main::api {
+    my ($method, $path, $status, %opt) = @_;
+    my $req = HTTP::Request->new($method,
+        'http://127.0.0.1:' . server_port() . $path);
+    $req->header(Authorization => "Bearer $opt{token}") if $opt{token};
+    if (exists $opt{json}) {
+        $req->header('Content-Type' => 'application/json');
+        $req->content(JSON::PP->new->encode($opt{json}));
+    }
+    my $res = LWP::UserAgent->new(timeout => 10)->request($req);
+    is($res->code, $status, "$method $path answers $status")
+        or diag $res->content;
+    response_conforms($method, $path, $res->code, $res->content,
+                      "$method $path " . $res->code
+                      . ': the body conforms to openapi.yaml');
+    return $res;
+}
+
+sub main::decode { JSON::PP->new->decode($_[0]->content) }
+
 our $http_config = <<'_EOC_';
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
+    liauto_jwt_key_file $TEST_NGINX_OPENAPI_KEY;
     map $uri $liauto_home {
         default $TEST_NGINX_LIAUTO_ROOT;
     }
@@ -412,6 +466,64 @@ Test::More::is_deeply(
                              JSON::PP->new->encode($data))],
     ['GET /api/v1/health 200: /workers_alive: expected integer, got string'],
     'the same body with workers_alive as a string does not');
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+
+
+=== TEST 8: every implemented resource operation answers what the spec says
+--- init
+main::create_admin();
+my $admin = { email => $::admin_email, password => $::admin_password };
+my $agent = { email => 'agent@t030-openapi.test',
+              password => 'a long enough secret' };
+
+main::api('POST', '/api/v1/auth/login', 401,
+          json => { %$admin, password => 'wrong password!' });
+my $tokens = main::decode(main::api('POST', '/api/v1/auth/login', 200,
+                                    json => $admin));
+my $t = $tokens->{access_token};
+
+main::api('GET', '/api/v1/auth/me', 200, token => $t);
+main::api('GET', '/api/v1/auth/me', 401);
+
+my $client = main::decode(main::api('POST', '/api/v1/clients', 201,
+    token => $t, json => { name => 't030 client', timezone => 'UTC' }))->{id};
+main::api('POST', '/api/v1/clients', 422, token => $t,
+          json => { name => '', colour => 'blue' });
+main::api('GET', '/api/v1/clients?limit=1&sort=name&order=asc', 200,
+          token => $t);
+main::api('GET', '/api/v1/clients?colour=blue', 400, token => $t);
+main::api('GET', "/api/v1/clients/$client", 200, token => $t);
+main::api('GET', '/api/v1/clients/3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3', 404,
+          token => $t);
+main::api('GET', '/api/v1/clients/not-a-uuid', 400, token => $t);
+main::api('PATCH', "/api/v1/clients/$client", 200, token => $t,
+          json => { email => 'reports@t030.test', settings => { a => 1 } });
+
+my $user = main::decode(main::api('POST', '/api/v1/users', 201, token => $t,
+    json => { %$agent, role => 'viewer', client_id => $client }))->{id};
+main::api('GET', '/api/v1/users?filter[role]=viewer', 200, token => $t);
+main::api('GET', "/api/v1/users/$user", 200, token => $t);
+main::api('PATCH', "/api/v1/users/$user", 200, token => $t,
+          json => { role => 'agent' });
+
+my $a = main::decode(main::api('POST', '/api/v1/auth/login', 200,
+                               json => $agent))->{access_token};
+main::api('GET', '/api/v1/users', 403, token => $a);
+main::api('GET', '/api/v1/clients', 200, token => $a);
+
+main::api('DELETE', "/api/v1/users/$user", 204, token => $t);
+main::api('DELETE', "/api/v1/clients/$client", 204, token => $t);
+
+my $fresh = main::decode(main::api('POST', '/api/v1/auth/refresh', 200,
+    json => { refresh_token => $tokens->{refresh_token} }));
+main::api('POST', '/api/v1/auth/logout', 204,
+          token => $fresh->{access_token},
+          json => { refresh_token => $fresh->{refresh_token} });
+main::api('POST', '/api/v1/auth/refresh', 401,
+          json => { refresh_token => $tokens->{refresh_token} });
 --- request
 GET /api/v1/health
 --- error_code: 200
