@@ -317,7 +317,9 @@ $ENV{TEST_NGINX_OPENAPI_KEY} = "$key_dir/hs256.key";
     print $fh "openapi-conformance-secret-0123456789abcdef\n";
 }
 
-# an admin to log in as (the database is shared with the other .t files)
+# an admin to log in as (the database is shared with the other .t files,
+# whose failed logins from 127.0.0.1 count against the per-address
+# throttle too: the attempts are cleared)
 our $admin_email = 'admin@t030-openapi.test';
 our $admin_password = 'openapi conformance password';
 
