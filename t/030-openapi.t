@@ -274,6 +274,11 @@ is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
     ['/steps/1: matches 2 of oneOf, must match one'],
     'validator: both delay_days and delay_minutes is reported (oneOf)');
 
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/SequenceInput' },
+                           { steps => [] })],
+          ['/steps: fewer than 1 items'],
+          'validator: allOf adds minItems to a PUT sequence (a GET may be empty)');
+
 is_deeply([validate_schema({ '$ref' => '#/components/schemas/LeadCreate' },
     { campaign_id => '3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3',
       first_name => 'Ada', owner => 'x' })],
@@ -282,8 +287,10 @@ is_deeply([validate_schema({ '$ref' => '#/components/schemas/LeadCreate' },
 
 is_deeply([validate_schema({ '$ref' => '#/components/schemas/Event' },
     { id => 'nope', type => 'message_sent', occurred_at => '24/11/2026',
+      lead_id => '5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a',
       campaign_id => '3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3',
-      account_id => undef, meta => {} })],
+      account_id => undef, meta => {},
+      created_at => '2026-11-24T09:12:03.120Z' })],
     ['/id: "nope" is not a uuid',
      '/occurred_at: "24/11/2026" is not a date-time'],
     'validator: uuid and date-time formats are checked, null allowed');
