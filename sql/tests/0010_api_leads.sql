@@ -4,7 +4,7 @@
 -- per-lead events.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(52);
+SELECT plan(54);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -441,6 +441,45 @@ SELECT is(pg_temp.err(pg_temp.call('api.campaign_leads_list',
               pg_temp.agent_a(), '{b3000000-0000-0000-0000-000000000001}')),
           '{"status": 404, "code": "NOT_FOUND", "details": {}}',
           'campaign_leads_list: another client''s campaign is a 404');
+
+-- plans -----------------------------------------------------------------
+-- The query keyset_page runs for a page: an agent's reads the client's
+-- (client_id, created_at, id) index from its end, whatever the number of
+-- leads, because the tenant rule also comes as a plain equality.
+CREATE FUNCTION pg_temp.page_plan(p_caller jsonb, p_query jsonb,
+                                  p_order text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_filter  record;
+    v_plan    text := '';
+    v_line    text;
+BEGIN
+    v_filter := liauto.list_filters(p_caller, p_query,
+                                    '{first_name,last_name,company}');
+    FOR v_line IN EXECUTE format(
+        'EXPLAIN (COSTS OFF) SELECT liauto.lead_json(t) FROM liauto.leads '
+        'AS t WHERE %s ORDER BY %s LIMIT 51', v_filter.sql, p_order)
+        USING v_filter.args
+    LOOP
+        v_plan := v_plan || v_line || E'\n';
+    END LOOP;
+    RETURN v_plan;
+END
+$$;
+SET LOCAL enable_seqscan = off;
+SELECT matches(pg_temp.page_plan(pg_temp.agent_a(), '{}',
+                                 't.created_at DESC, t.id DESC'),
+               'Index Scan Backward using leads_client_created_idx on leads t'
+               '\s+Index Cond: \(client_id = ',
+               'leads_list: an agent''s page walks its client''s index');
+SELECT matches(pg_temp.page_plan(pg_temp.viewer_a(),
+                                 '{"filter[status]": "pending"}',
+                                 't.created_at, t.id'),
+               'Index Scan using leads_client_created_idx on leads t'
+               '\s+Index Cond: \(client_id = ',
+               'leads_list: with a filter too');
+RESET enable_seqscan;
 
 -- delete ----------------------------------------------------------------
 SELECT is(pg_temp.err(pg_temp.call('api.leads_delete', pg_temp.agent_b(),
