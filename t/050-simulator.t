@@ -904,3 +904,106 @@ while away 1, while away 2
 429 2 0 1 rate_limit_exceeded
 200
 4
+
+
+
+=== TEST 20: JSON escapes in requests (\u00e9, surrogate pairs) are decoded and counted as characters; own provider id given at account creation
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local json = require "json"
+            local a = c.call("POST", "/_sim/accounts",
+                             { provider_id = "ACoAAownownownownownownownownownownown" }).json
+            ngx.say(a.user_id)
+            local p = c.call("POST", "/_sim/people", {}).json
+            local q = c.call("POST", "/_sim/people", {}).json
+            local function invite(who, escaped)
+                local body = '{"account_id":"' .. a.id .. '","provider_id":"'
+                    .. who.provider_id .. '","message":"' .. escaped .. '"}'
+                return c.call("POST", "/api/v1/users/invite", body,
+                              { ["Content-Type"] = "application/json" })
+            end
+            ngx.say(invite(p, ("\\u00e9"):rep(299) .. "\\ud83d\\ude00\\n").json.type)
+            local r = invite(q, ("\\u00e9"):rep(298) .. "\\ud83d\\ude00")
+            ngx.say(r.status)
+            local inv = c.call("GET", "/api/v1/users/invite/sent?account_id=" .. a.id).json
+            local note = inv.items[1].invitation_text
+            ngx.say(#note, " ", note:sub(-4) == "\240\159\152\128")
+        }
+    }
+--- response_body
+ACoAAownownownownownownownownownownown
+errors/too_many_characters
+200
+600 true
+
+
+
+=== TEST 21: the stand-alone simulator (render.sh + nginx.conf.in): starts, enforces its key, registers the module's three webhooks with Unipile-Auth and delivers to them
+--- config
+    location = /t {
+        content_by_lua_block {
+            local http = require "liauto.http"
+            local c = require "client"
+            local json = require "json"
+            local root = "$TEST_NGINX_LIAUTO_ROOT"
+            -- under html/: the runner wipes it with the servroot
+            local prefix = "$TEST_NGINX_SERVER_ROOT/html/sim"
+            math.randomseed(ngx.now() * 1000 + ngx.worker.pid())
+            local port = 20000 + math.random(20000)
+            local base = "http://127.0.0.1:" .. ngx.var.server_port .. "/hook/module"
+            assert(http.run(root .. "/t/sim/render.sh " .. prefix .. " " .. port
+                            .. " 'k&|ey' " .. base .. " 'se|cr&t' re_x"
+                            .. " && nginx -p " .. prefix .. "/ -c conf/nginx.conf"))
+            local function call(method, path, body, headers)
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", port))
+                local lines = { method .. " " .. path .. " HTTP/1.1", "Host: sim",
+                                "Connection: close",
+                                "Content-Length: " .. #(body or "") }
+                for k, v in pairs(headers or {}) do
+                    lines[#lines + 1] = k .. ": " .. v
+                end
+                sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or ""))
+                local raw = sock:receive("*a")
+                sock:close()
+                local body = raw:match("\r\n\r\n(.*)$")
+                return tonumber(raw:match("^HTTP/1.1 (%d+)")), body,
+                       json.decode(body)
+            end
+            local function check()
+            local up = c.wait(function ()
+                return pcall(call, "GET", "/api/v1/accounts")
+            end)
+            ngx.say("up: ", up)
+            local status, raw = call("GET", "/api/v1/accounts")
+            ngx.say(status, raw)
+            local _, _, list = call("GET", "/api/v1/webhooks", nil,
+                                      { ["X-API-KEY"] = "k&|ey" })
+            for _, w in ipairs(list.items) do
+                ngx.say(w.source, " ", w.request_url:match("/hook/module.*"), " ",
+                        w.headers[1].key, ": ", w.headers[1].value)
+            end
+            local _, _, a = call("POST", "/_sim/accounts", "{}")
+            call("POST", "/_sim/accounts/" .. a.id .. "/status", '{"status":"ERROR"}')
+            local got = c.wait(function () return c.received("/hook/module")[1] end)
+            ngx.say(got.path, " ", got.headers["unipile-auth"], " ",
+                    tostring(got.headers["content-type"]), " ",
+                    json.decode(got.body).AccountStatus.message)
+            end
+            local ok, err = pcall(check)
+            -- stopped even when a check failed
+            http.run("nginx -p " .. prefix .. "/ -c conf/nginx.conf -s quit")
+            assert(ok, err)
+        }
+    }
+--- timeout: 10
+--- response_body
+up: true
+401{"status":401,"type":"errors/missing_credentials","title":"Missing credentials"}
+users /hook/module/users Unipile-Auth: se|cr&t
+messaging /hook/module/messaging Unipile-Auth: se|cr&t
+account_status /hook/module/account-status Unipile-Auth: se|cr&t
+/hook/module/account-status se|cr&t nil ERROR

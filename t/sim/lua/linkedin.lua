@@ -40,7 +40,7 @@ function _M.create_account(o)
         id = o.id or ids.unipile(),
         name = o.name or "Sim Sender",
         status = o.status or "OK",
-        user_id = o.user_id or ids.member(),
+        user_id = o.user_id or o.provider_id or ids.member(),
         public_identifier = o.public_identifier or "sim-sender",
         attendee_id = ids.unipile(),
         weekly_invite_cap = o.weekly_invite_cap or 200,

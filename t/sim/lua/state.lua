@@ -5,7 +5,8 @@
 --
 -- Layout: "<kind>:<id>" → record; "n:<kind>" → how many were created;
 -- "ix:<kind>:<n>" → id of the n-th, for listing in creation order;
--- "k:<name>" → small values (settings, counters, the epoch).
+-- "n:*" → the last seq given; "k:<name>" → small JSON values (settings,
+-- faults, delivery mode); "c:<name>" → counters; "epoch" → see reset().
 local json = require "json"
 local config = require "config"
 
