@@ -4,7 +4,7 @@
 -- per-lead events.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(54);
+SELECT plan(55);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -188,6 +188,29 @@ SELECT is(pg_temp.call('api.leads_create', pg_temp.agent_a(), '{}', '{}',
           -> 'body' ->> 'company',
           '"; DROP TABLE liauto.campaigns; --',
           'leads_create: SQL in fields is stored as data');
+
+-- A concurrent request that commits the same person between the
+-- duplicate check and the INSERT, played by a trigger inserting it first.
+CREATE FUNCTION pg_temp.racer() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO liauto.leads (id, client_id, campaign_id, public_identifier)
+    VALUES ('a4000000-0000-0000-0000-0000000000ff', NEW.client_id,
+            'a3000000-0000-0000-0000-000000000002', 'RACER');
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER racer BEFORE INSERT ON liauto.leads FOR EACH ROW
+    WHEN (NEW.public_identifier = 'racer') EXECUTE FUNCTION pg_temp.racer();
+-- (Here the trigger's row is rolled back with the failed INSERT, so the
+-- answer cannot name it; a committed competitor is found and named.)
+SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
+              '{}', '{}',
+              '{"campaign_id": "a3000000-0000-0000-0000-000000000001",
+                "public_identifier": "racer"}')) - 'details',
+          '{"status": 409, "code": "DUPLICATE"}',
+          'leads_create: losing a race to the same person is a 409 too');
+DROP TRIGGER racer ON liauto.leads;
 
 SELECT is(pg_temp.call('api.campaign_leads_create', pg_temp.agent_a(),
               '{a3000000-0000-0000-0000-000000000001}', '{}',

@@ -4,7 +4,7 @@
 -- RFC 4180 export quoting, and the scheduler status, stop and start.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(33);
+SELECT plan(35);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -225,6 +225,20 @@ SELECT is((SELECT a -> 'body' FROM by_identifier),
           'leads_import: a public identifier column, compared without case');
 SELECT is((SELECT email FROM liauto.leads WHERE public_identifier = 'yan-1'),
           'y@x.example', 'leads_import: "E-mail" maps to email');
+
+-- LinkedIn's own connections export.
+SELECT is(pg_temp.call('api.leads_import', pg_temp.agent_a(),
+              '{a3000000-0000-0000-0000-000000000001}', '{}',
+              '{"header": ["First Name", "Last Name", "URL", "Email Address",
+                           "Company", "Position", "Connected On"],
+                "rows": [["Cy", "Dee", "https://www.linkedin.com/in/cy-dee",
+                          "", "Initech", "CFO", "01 Mar 2026"]]}')
+          #> '{body,imported}', '1',
+          'leads_import: a LinkedIn connections export');
+SELECT is((SELECT jsonb_build_array(company, title, custom_fields)
+           FROM liauto.leads WHERE public_identifier = 'cy-dee'),
+          '["Initech", "CFO", {"Connected On": "01 Mar 2026"}]',
+          'leads_import: its URL, Company and Position columns are mapped');
 
 SELECT is(pg_temp.err(pg_temp.call('api.leads_import', pg_temp.agent_a(),
               '{a3000000-0000-0000-0000-000000000001}', '{}',
