@@ -49,6 +49,12 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, log_level), "info", 0 },
     { "LIAUTO_RECONNECT_MAX", CONF_SECONDS,
       offsetof(liauto_config_t, reconnect_max), "30", 0 },
+    { "UNIPILE_DSN", CONF_STRING,
+      offsetof(liauto_config_t, unipile_dsn), NULL, 0 },
+    { "UNIPILE_API_KEY", CONF_STRING,
+      offsetof(liauto_config_t, unipile_api_key), NULL, CONF_SECRET },
+    { "UNIPILE_TIMEOUT", CONF_SECONDS,
+      offsetof(liauto_config_t, unipile_timeout), "30", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -17,6 +17,9 @@ typedef struct {
     int           heartbeat_interval;   /* seconds */
     log_level_t   log_level;
     int           reconnect_max;        /* seconds */
+    char         *unipile_dsn;          /* host:port or http(s) URL */
+    char         *unipile_api_key;
+    int           unipile_timeout;      /* seconds, per request */
 } liauto_config_t;
 
 /*

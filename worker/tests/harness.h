@@ -57,5 +57,6 @@ void test_config(void);
 void test_db_text(void);
 void test_loop(void);
 void test_migfiles(void);
+void test_unipile(void);
 
 #endif

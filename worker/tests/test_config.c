@@ -8,7 +8,8 @@
 
 static const char *const  keys[] = {
     "LIAUTO_DATABASE_URL", "LIAUTO_MIGRATIONS_DIR", "LIAUTO_WORKER_ID",
-    "LIAUTO_HEARTBEAT_INTERVAL", "LIAUTO_LOG_LEVEL", "LIAUTO_RECONNECT_MAX"
+    "LIAUTO_HEARTBEAT_INTERVAL", "LIAUTO_LOG_LEVEL", "LIAUTO_RECONNECT_MAX",
+    "UNIPILE_DSN", "UNIPILE_API_KEY", "UNIPILE_TIMEOUT"
 };
 
 static char  path[] = "/tmp/liauto-config-test-XXXXXX";
@@ -75,6 +76,18 @@ test_file_and_defaults(void)
                            sizeof(err)), 0);
     CHECK_INT_EQ(cf.heartbeat_interval, 5);
     CHECK_INT_EQ(cf.log_level, LOG_LEVEL_INFO);
+    /* Unipile is optional (migrate needs none); its timeout has a default. */
+    CHECK(cf.unipile_dsn == NULL && cf.unipile_api_key == NULL);
+    CHECK_INT_EQ(cf.unipile_timeout, 30);
+    config_free(&cf);
+
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n"
+                           "UNIPILE_DSN=api1.unipile.com:13111\n"
+                           "UNIPILE_API_KEY=k3y\n"
+                           "UNIPILE_TIMEOUT=12\n", err, sizeof(err)), 0);
+    CHECK_STR_EQ(cf.unipile_dsn, "api1.unipile.com:13111");
+    CHECK_STR_EQ(cf.unipile_api_key, "k3y");
+    CHECK_INT_EQ(cf.unipile_timeout, 12);
     config_free(&cf);
 }
 

@@ -15,6 +15,7 @@ static const suite_t  suites[] = {
     { "db_text", test_db_text },
     { "loop", test_loop },
     { "migfiles", test_migfiles },
+    { "unipile", test_unipile },
 };
 
 
