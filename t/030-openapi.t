@@ -230,6 +230,16 @@ is_deeply([validate_response('GET', '/api/v1/health', 418, '{}')],
           ['GET /api/v1/health 418: status 418 is not documented'],
           'validator: an undocumented status is reported');
 
+is_deeply([validate_response('GET', '/api/v1/health', 200, $health,
+                             'text/html; charset=utf-8')],
+          ['GET /api/v1/health 200: Content-Type text/html, the spec says'
+           . ' application/json'],
+          'validator: a Content-Type the spec does not list is reported');
+
+is_deeply([validate_response('GET', '/api/v1/campaigns/{id}/leads/export',
+                             200, "id\r\n", 'text/csv; charset=utf-8')], [],
+          'validator: a CSV answer with its media type passes');
+
 is_deeply([validate_response('GET', '/api/v1/nowhere', 200, '{}')],
           ['GET /api/v1/nowhere 200: no path /api/v1/nowhere in the spec'],
           'validator: an unknown path is reported');
@@ -367,7 +377,8 @@ sub main::api {
         or diag $res->content;
     response_conforms($method, $path, $res->code, $res->content,
                       "$method $path " . $res->code
-                      . ': the body conforms to openapi.yaml');
+                      . ': the body conforms to openapi.yaml',
+                      $res->header('Content-Type') // '');
     return $res;
 }
 

@@ -9,10 +9,13 @@ package LiautoSpec;
 #
 #   my @errors = validate_response('GET', '/api/v1/campaigns/{id}', 200,
 #                                  $body_bytes);
-#   response_conforms('GET', "/api/v1/campaigns/$id", 200, $body_bytes);
+#   response_conforms('GET', "/api/v1/campaigns/$id", 200, $body_bytes,
+#                     $test_name, $content_type);
 #
 # The path is a template of the spec or a request URI (query string
 # ignored); the errors say "<METHOD> <template> <status>: <pointer>: ...".
+# The Content-Type, when given, must be one the spec lists for that
+# response (parameters such as charset ignored).
 #
 # The validator is our own, small and strict: Debian's JSON::Validator
 # (5.14, bookworm) knows JSON Schema only up to draft 2019-09, fetches the
@@ -102,7 +105,7 @@ sub path_template {
 }
 
 sub validate_response {
-    my ($method, $path, $status, $body) = @_;
+    my ($method, $path, $status, $body, $content_type) = @_;
     my $spec = load_spec();
     my $template = path_template($path) // $path;
     my $where = "$method $template $status";
@@ -126,6 +129,15 @@ sub validate_response {
                 . length($body) . ' bytes');
     }
 
+    # the media type, when the caller passes the Content-Type it got
+    if (defined $content_type) {
+        (my $type = lc $content_type) =~ s/\s*;.*//s;
+        return ("$where: Content-Type $type, the spec says "
+                . join(' or ', sort keys %$content))
+            if !$content->{$type};
+        return () if $type ne 'application/json';
+    }
+
     # text/csv, text/html, application/yaml: bodies the schema cannot
     # describe beyond "a string"
     my $media = $content->{'application/json'} or return ();
@@ -141,8 +153,9 @@ sub validate_response {
 
 # A Test::More assertion around validate_response, printing the errors.
 sub response_conforms {
-    my ($method, $path, $status, $body, $name) = @_;
-    my @errors = validate_response($method, $path, $status, $body);
+    my ($method, $path, $status, $body, $name, $content_type) = @_;
+    my @errors = validate_response($method, $path, $status, $body,
+                                   $content_type);
     my $tb = Test::More->builder;
 
     $name //= "$method $path $status conforms to openapi.yaml";
