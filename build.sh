@@ -319,7 +319,7 @@ cmd___suites() {
     export TEST_NGINX_SERVROOT="$BUILD/t-servroot-$TEST_NGINX_PORT"
 
     if [ $# -gt 0 ]; then
-        suite "${*}" prove -It/compat "$@"
+        suite "${*}" prove ${LIAUTO_PROVE_FLAGS:-} -It/compat "$@"
         summarize
         return
     fi

@@ -86,6 +86,122 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0,
       NGX_LIAUTO_ROLE_ADMIN, "api.clients_delete", ngx_null_string },
 
+    { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.accounts_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/linkedin-accounts"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.accounts_create", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.accounts_get", ngx_null_string },
+
+    { NGX_HTTP_PATCH, ngx_string("/api/v1/linkedin-accounts/{id}"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.accounts_update", ngx_null_string },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/linkedin-accounts/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      "api.accounts_delete", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.campaigns_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/campaigns"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_create", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.campaigns_get", ngx_null_string },
+
+    { NGX_HTTP_PATCH, ngx_string("/api/v1/campaigns/{id}"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_update", ngx_null_string },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/campaigns/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_delete", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/sequence"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.campaigns_sequence_get", ngx_null_string },
+
+    { NGX_HTTP_PUT, ngx_string("/api/v1/campaigns/{id}/sequence"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_sequence_put", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/status"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.campaigns_status", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/actions/start"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_start", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/actions/pause"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaigns_pause", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/leads"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.campaign_leads_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/leads"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.campaign_leads_create", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/leads/import"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_IN, NGX_LIAUTO_ROLE_AGENT,
+      "api.leads_import", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/leads/export"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
+      "api.leads_export", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/events/export"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
+      "api.lead_events_export", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/leads"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.leads_list", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/leads"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.leads_create", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.leads_get", ngx_null_string },
+
+    { NGX_HTTP_PATCH, ngx_string("/api/v1/leads/{id}"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      "api.leads_update", ngx_null_string },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/leads/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      "api.leads_delete", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}/events"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.lead_events_list", ngx_null_string },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/automation/scheduler/status"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.scheduler_status", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/automation/scheduler/actions/start"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      "api.scheduler_start", ngx_null_string },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/automation/scheduler/actions/stop"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      "api.scheduler_stop", ngx_null_string },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, ngx_null_string }
 };
 
