@@ -378,6 +378,13 @@ http_request_form(http_request_t *req, const char *name, const char *value)
 
 
 void
+http_request_no_replay(http_request_t *req)
+{
+    curl_easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
+}
+
+
+void
 http_request_free(http_request_t *req)
 {
     curl_easy_cleanup(req->easy);

@@ -58,6 +58,14 @@ int http_request_json(http_request_t *req, const char *json);
 int http_request_form(http_request_t *req, const char *name,
     const char *value);
 
+/*
+ * For a request that changes something: curl silently re-sends a request
+ * whose reused keep-alive connection died without an answer, though the
+ * server may have acted on the first copy. On a fresh connection it never
+ * does, so the caller sees the failure and decides.
+ */
+void http_request_no_replay(http_request_t *req);
+
 /* Never used again after a failed start. */
 void http_request_free(http_request_t *req);
 

@@ -681,6 +681,10 @@ call_request(unipile_call_t *call)
         return NULL;
     }
 
+    if (call->op->is_send) {
+        http_request_no_replay(req);
+    }
+
     for (i = 0; i < call->nform; i++) {
         if (http_request_form(req, call->form[i].name, call->form[i].value)
             != 0)

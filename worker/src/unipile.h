@@ -52,7 +52,8 @@
  * |   request was written                    | UNKNOWN (send)   |
  *
  * "Send" operations change LinkedIn (invite, start_chat, send_message);
- * the rest are reads. The client itself retries RETRY outcomes up to
+ * the rest are reads. A send always goes out on a fresh connection, so
+ * that curl never replays it by itself (http_request_no_replay()). The client itself retries RETRY outcomes up to
  * max_attempts times with exponential backoff and jitter (backoff.c);
  * a RETRY that reaches the callback has used them all. UNKNOWN is never
  * retried here: the engine reconciles against the sent invitations or the

@@ -55,6 +55,7 @@ void test_backoff(void);
 void test_checksum(void);
 void test_config(void);
 void test_db_text(void);
+void test_http(void);
 void test_loop(void);
 void test_migfiles(void);
 void test_unipile(void);

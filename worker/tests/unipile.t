@@ -64,8 +64,9 @@ sub control {
 
 my $probe_log = "$prefix/probe.log";
 
-# Runs the probe; returns its JSON result and the seconds it took.
-sub probe {
+# Runs the probe; returns the JSON result of each operation ("+" joins
+# several on one client) and the seconds it took.
+sub probe_all {
     my (@args) = @_;
     my $start = time();
 
@@ -74,11 +75,17 @@ sub probe {
     open(my $fh, '-|', "'$probe' --backoff-ms 50 "
                        . join(' ', map { quotemeta } @args)
                        . " 2>>'$probe_log'") or die "probe: $!\n";
-    my $out = do { local $/; <$fh> } // '';
+    my @lines = <$fh>;
     close($fh);
-    my $result = eval { $json->decode($out) }
-        // { outcome => "no result (exit $?): $out" };
-    return wantarray ? ($result, time() - $start) : $result;
+    my @results = map { $json->decode($_) } @lines;
+    push @results, { outcome => "probe exited $?" } if $? != 0;
+    return (\@results, time() - $start);
+}
+
+# One operation: its result (and the seconds it took).
+sub probe {
+    my ($results, $secs) = probe_all(@_);
+    return wantarray ? ($results->[-1], $secs) : $results->[-1];
 }
 
 sub invitations {
@@ -208,6 +215,14 @@ $r = probe('--dsn', '127.0.0.1:' . free_port(), '--attempts', 2,
 is_deeply([@$r{qw(outcome attempts)}], ['RETRY', 2],
           'connection refused: RETRY (nothing was sent), retried');
 
+# curl re-sends a request whose reused connection died unanswered: a send
+# must not go out on a reused connection, or it could be applied twice.
+control('POST', 'faults', { route => 'users.invite', kind => 'drop' });
+my ($rs) = probe_all('account', 'acc', '+', 'invite', 'acc', $leads[6]);
+is_deeply([map { $_->{outcome} } @$rs], ['SENT', 'UNKNOWN'],
+          'a read, then a send dropped on the same client: UNKNOWN');
+is(scalar @{invitations($leads[6])}, 1, '... applied once, not replayed');
+
 # --- chats and messages ----------------------------------------------------
 for my $lead (@leads[0, 3, 5]) {
     control('POST', "invitations/$_->{id}/accept")
@@ -292,7 +307,7 @@ my $all = control('GET', 'invitations')->{invitations};
 my %per_lead;
 $per_lead{$_->{provider_id}}++ for @$all;
 is_deeply(\%per_lead, { $leads[0] => 1, $leads[1] => 1, $leads[3] => 1,
-                        $leads[5] => 1 },
+                        $leads[5] => 1, $leads[6] => 1 },
           'the simulator holds exactly one invitation per applied call');
 
 unlike(slurp($probe_log), qr/\Q$key\E/, 'the API key is never logged');

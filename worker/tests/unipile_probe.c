@@ -1,9 +1,11 @@
 /*
  * unipile-probe: runs one operation of the Unipile client on a fresh loop
- * and prints its result as one JSON line (for tests/unipile.t).
+ * and prints its result as one JSON line (for tests/unipile.t). Several
+ * operations joined by "+" run one after the other on the same client,
+ * so that the later ones may reuse its connections.
  *
  * usage: unipile-probe [--dsn D] [--key K] [--timeout-ms N] [--attempts N]
- *                      [--backoff-ms N] [--page-limit N] OP ARGS...
+ *                      [--backoff-ms N] [--page-limit N] OP ARGS [+ OP...]
  * OP: profile ACCOUNT ID | invite ACCOUNT PROVIDER [NOTE]
  *     | sent-invitations ACCOUNT | relations ACCOUNT | chats ACCOUNT
  *     | find-chat ACCOUNT PROVIDER | start-chat ACCOUNT PROVIDER TEXT
@@ -199,12 +201,43 @@ start(unipile_t *u, probe_t *probe, int argc, char **argv, int i)
 }
 
 
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: unipile-probe [--dsn D] [--key K] "
+            "[--timeout-ms N] [--attempts N] [--backoff-ms N] "
+            "[--page-limit N] OP ARGS [+ OP ARGS...]\n");
+}
+
+
+/* Runs the operation at argv[i] (its arguments end before end). */
+static int
+run_one(unipile_t *u, probe_t *probe, int end, char **argv, int i)
+{
+    uint64_t  deadline;
+
+    probe->finished = 0;
+    if (start(u, probe, end, argv, i) != 0) {
+        usage();
+        return 2;
+    }
+
+    deadline = loop_now_ms() + PROBE_DEADLINE_MS;
+    while (!probe->finished && loop_now_ms() < deadline) {
+        if (loop_run_once(probe->loop, 100) != 0) {
+            break;
+        }
+    }
+
+    return probe->finished ? 0 : 1;
+}
+
+
 int
 main(int argc, char **argv)
 {
-    int                 i, rc;
+    int                 i, end, rc = 0;
     probe_t             probe;
-    uint64_t            deadline;
     unipile_t          *u;
     unipile_options_t   o;
 
@@ -239,21 +272,18 @@ main(int argc, char **argv)
     probe.loop = loop_create();
     u = probe.loop != NULL ? unipile_create(probe.loop, &o) : NULL;
 
-    if (u == NULL || i >= argc || start(u, &probe, argc, argv, i) != 0) {
-        fprintf(stderr, "usage: unipile-probe [--dsn D] [--key K] "
-                "[--timeout-ms N] [--attempts N] [--backoff-ms N] "
-                "[--page-limit N] OP ARGS...\n");
+    if (u == NULL || i >= argc) {
+        usage();
         return 2;
     }
 
-    deadline = loop_now_ms() + PROBE_DEADLINE_MS;
-    while (!probe.finished && loop_now_ms() < deadline) {
-        if (loop_run_once(probe.loop, 100) != 0) {
-            break;
+    for ( /* void */ ; rc == 0 && i < argc; i = end + 1) {
+        for (end = i; end < argc && strcmp(argv[end], "+") != 0; end++) {
+            /* void */
         }
+        rc = run_one(u, &probe, end, argv, i);
     }
 
-    rc = probe.finished ? 0 : 1;
     unipile_destroy(u);
     loop_destroy(probe.loop);
     return rc;

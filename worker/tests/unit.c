@@ -13,6 +13,7 @@ static const suite_t  suites[] = {
     { "checksum", test_checksum },
     { "config", test_config },
     { "db_text", test_db_text },
+    { "http", test_http },
     { "loop", test_loop },
     { "migfiles", test_migfiles },
     { "unipile", test_unipile },
