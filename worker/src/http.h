@@ -41,7 +41,8 @@ typedef void (*http_done_pt)(const http_response_t *res, void *data);
 
 http_t *http_create(loop_t *loop);
 
-/* Drops unfinished requests without calling their callbacks. */
+/* Drops unfinished requests without calling their callbacks; never call
+ * it from inside one. */
 void http_destroy(http_t *http);
 
 /* method: "GET", "POST", "DELETE", ... */

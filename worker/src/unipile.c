@@ -494,11 +494,17 @@ typedef struct unipile_call_s  unipile_call_t;
 typedef int (*unipile_parse_pt)(unipile_call_t *call, json_t *body,
     unipile_result_t *res);
 
+/* A search's test of one list item: 1 (and res filled) when it matches. */
+typedef int (*unipile_match_pt)(json_t *item, const char *want,
+    unipile_result_t *res);
+
 typedef struct {
     const char        *name;
     const char        *method;
     int                is_send;
     unipile_parse_pt   parse;
+    const char        *search_path;    /* searches: the list to page */
+    unipile_match_pt   match;
 } unipile_op_t;
 
 typedef struct {
@@ -522,8 +528,8 @@ struct unipile_call_s {
     char                *json;
     unipile_field_t      form[UNIPILE_MAX_FORM];
     unsigned             nform;
-    char                *account_id;     /* find_chat_with's next pages */
-    char                *match;          /* find_chat_with's provider id */
+    char                *account_id;     /* searches: their next pages */
+    char                *match;          /* searches: the provider id */
     unsigned             attempts;
     unsigned             pages;
     loop_timer_t         retry_timer;
@@ -783,6 +789,18 @@ call_launch(unipile_call_t *call, int built)
 }
 
 
+/* A call that needs nothing but its URL (the reads). */
+static int
+call_url(unipile_t *u, const unipile_op_t *op, char *url,
+    unipile_done_pt done, void *data)
+{
+    unipile_call_t  *call;
+
+    call = call_create(u, op, url, done, data);
+    return call != NULL ? call_launch(call, 0) : -1;
+}
+
+
 /* "<base><path><escaped segment><rest>" */
 static void
 url_begin(strbuf_t *b, unipile_t *u, const char *path, const char *segment,
@@ -826,6 +844,27 @@ list_url(unipile_t *u, const char *path, const char *segment,
     sb_param(&b, "limit", limit);
     sb_param(&b, "cursor", cursor);
     return sb_finish(&b);
+}
+
+
+static int
+call_search(unipile_t *u, const unipile_op_t *op, const char *account_id,
+    const char *want, unipile_done_pt done, void *data)
+{
+    unipile_call_t  *call;
+
+    call = call_create(u, op, list_url(u, op->search_path, NULL, NULL,
+                                       account_id, NULL, NULL),
+                       done, data);
+    if (call == NULL) {
+        return -1;
+    }
+
+    call->pages = 1;
+    call->account_id = strdup(account_id);
+    call->match = strdup(want);
+    return call_launch(call, call->account_id != NULL && call->match != NULL
+                             ? 0 : -1);
 }
 
 
@@ -885,22 +924,53 @@ parse_list(unipile_call_t *call, json_t *body, unipile_result_t *res)
 
 
 static int
-parse_chat_search(unipile_call_t *call, json_t *body, unipile_result_t *res)
+match_chat(json_t *item, const char *provider_id, unipile_result_t *res)
 {
-    size_t           i;
-    json_t          *item;
-    unipile_chat_t   chat;
+    unipile_chat_t  chat;
+
+    if (unipile_parse_chat(item, &chat) != 0
+        || chat.attendee_provider_id == NULL
+        || strcmp(chat.attendee_provider_id, provider_id) != 0)
+    {
+        return 0;
+    }
+
+    res->chat_id = chat.id;
+    return 1;
+}
+
+
+static int
+match_invitation(json_t *item, const char *provider_id,
+    unipile_result_t *res)
+{
+    unipile_invitation_t  inv;
+
+    if (unipile_parse_invitation(item, &inv) != 0
+        || inv.invited_user_id == NULL
+        || strcmp(inv.invited_user_id, provider_id) != 0)
+    {
+        return 0;
+    }
+
+    res->invitation_id = inv.id;
+    return 1;
+}
+
+
+/* Pages through the op's list until an item matches or none is left. */
+static int
+parse_search(unipile_call_t *call, json_t *body, unipile_result_t *res)
+{
+    size_t   i;
+    json_t  *item;
 
     if (parse_list(call, body, res) != 0) {
         return -1;
     }
 
     json_array_foreach(res->items, i, item) {
-        if (unipile_parse_chat(item, &chat) == 0
-            && chat.attendee_provider_id != NULL
-            && strcmp(chat.attendee_provider_id, call->match) == 0)
-        {
-            res->chat_id = chat.id;
+        if (call->op->match(item, call->match, res)) {
             return 0;
         }
     }
@@ -910,8 +980,8 @@ parse_chat_search(unipile_call_t *call, json_t *body, unipile_result_t *res)
     }
 
     free(call->url);
-    call->url = list_url(call->u, "/chats", NULL, NULL, call->account_id,
-                         NULL, res->cursor);
+    call->url = list_url(call->u, call->op->search_path, NULL, NULL,
+                         call->account_id, NULL, res->cursor);
     return call->url != NULL ? 1 : -1;
 }
 
@@ -929,27 +999,30 @@ parse_account(unipile_call_t *call, json_t *body, unipile_result_t *res)
 
 
 static const unipile_op_t  op_get_profile =
-    { "get_profile", "GET", 0, parse_profile };
+    { "get_profile", "GET", 0, parse_profile, NULL, NULL };
 static const unipile_op_t  op_invite =
-    { "invite", "POST", 1, parse_invite };
+    { "invite", "POST", 1, parse_invite, NULL, NULL };
 static const unipile_op_t  op_list_sent_invitations =
-    { "list_sent_invitations", "GET", 0, parse_list };
+    { "list_sent_invitations", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_list_relations =
-    { "list_relations", "GET", 0, parse_list };
+    { "list_relations", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_list_chats =
-    { "list_chats", "GET", 0, parse_list };
+    { "list_chats", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_find_chat_with =
-    { "find_chat_with", "GET", 0, parse_chat_search };
+    { "find_chat_with", "GET", 0, parse_search, "/chats", match_chat };
+static const unipile_op_t  op_find_sent_invitation =
+    { "find_sent_invitation", "GET", 0, parse_search, "/users/invite/sent",
+      match_invitation };
 static const unipile_op_t  op_start_chat =
-    { "start_chat", "POST", 1, parse_chat_started };
+    { "start_chat", "POST", 1, parse_chat_started, NULL, NULL };
 static const unipile_op_t  op_send_message =
-    { "send_message", "POST", 1, parse_message_sent };
+    { "send_message", "POST", 1, parse_message_sent, NULL, NULL };
 static const unipile_op_t  op_list_chat_messages =
-    { "list_chat_messages", "GET", 0, parse_list };
+    { "list_chat_messages", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_list_messages =
-    { "list_messages", "GET", 0, parse_list };
+    { "list_messages", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_get_account =
-    { "get_account", "GET", 0, parse_account };
+    { "get_account", "GET", 0, parse_account, NULL, NULL };
 
 
 /* ---- the API -------------------------------------------------------- */
@@ -1016,14 +1089,12 @@ int
 unipile_get_profile(unipile_t *u, const char *account_id,
     const char *identifier, unipile_done_pt done, void *data)
 {
-    strbuf_t         b;
-    unipile_call_t  *call;
+    strbuf_t  b;
 
     url_begin(&b, u, "/users/", identifier, NULL);
     sb_param(&b, "account_id", account_id);
 
-    call = call_create(u, &op_get_profile, sb_finish(&b), done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_get_profile, sb_finish(&b), done, data);
 }
 
 
@@ -1058,13 +1129,10 @@ int
 unipile_list_sent_invitations(unipile_t *u, const char *account_id,
     const char *cursor, unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_list_sent_invitations,
-                       list_url(u, "/users/invite/sent", NULL, NULL,
-                                account_id, NULL, cursor),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_list_sent_invitations,
+                    list_url(u, "/users/invite/sent", NULL, NULL,
+                             account_id, NULL, cursor),
+                    done, data);
 }
 
 
@@ -1072,13 +1140,10 @@ int
 unipile_list_relations(unipile_t *u, const char *account_id,
     const char *cursor, unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_list_relations,
-                       list_url(u, "/users/relations", NULL, NULL,
-                                account_id, NULL, cursor),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_list_relations,
+                    list_url(u, "/users/relations", NULL, NULL, account_id,
+                             NULL, cursor),
+                    done, data);
 }
 
 
@@ -1086,13 +1151,10 @@ int
 unipile_list_chats(unipile_t *u, const char *account_id,
     const char *cursor, unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_list_chats,
-                       list_url(u, "/chats", NULL, NULL, account_id, NULL,
-                                cursor),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_list_chats,
+                    list_url(u, "/chats", NULL, NULL, account_id, NULL,
+                             cursor),
+                    done, data);
 }
 
 
@@ -1100,21 +1162,17 @@ int
 unipile_find_chat_with(unipile_t *u, const char *account_id,
     const char *provider_id, unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
+    return call_search(u, &op_find_chat_with, account_id, provider_id, done,
+                       data);
+}
 
-    call = call_create(u, &op_find_chat_with,
-                       list_url(u, "/chats", NULL, NULL, account_id, NULL,
-                                NULL),
+
+int
+unipile_find_sent_invitation(unipile_t *u, const char *account_id,
+    const char *provider_id, unipile_done_pt done, void *data)
+{
+    return call_search(u, &op_find_sent_invitation, account_id, provider_id,
                        done, data);
-    if (call == NULL) {
-        return -1;
-    }
-
-    call->pages = 1;
-    call->account_id = strdup(account_id);
-    call->match = strdup(provider_id);
-    return call_launch(call, call->account_id != NULL && call->match != NULL
-                             ? 0 : -1);
 }
 
 
@@ -1166,13 +1224,10 @@ int
 unipile_list_chat_messages(unipile_t *u, const char *chat_id,
     const char *cursor, unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_list_chat_messages,
-                       list_url(u, "/chats/", chat_id, "/messages", NULL,
-                                NULL, cursor),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_list_chat_messages,
+                    list_url(u, "/chats/", chat_id, "/messages", NULL, NULL,
+                             cursor),
+                    done, data);
 }
 
 
@@ -1181,13 +1236,10 @@ unipile_list_messages(unipile_t *u, const char *account_id,
     const char *after, const char *cursor, unipile_done_pt done,
     void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_list_messages,
-                       list_url(u, "/messages", NULL, NULL, account_id, after,
-                                cursor),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_list_messages,
+                    list_url(u, "/messages", NULL, NULL, account_id, after,
+                             cursor),
+                    done, data);
 }
 
 
@@ -1195,10 +1247,6 @@ int
 unipile_get_account(unipile_t *u, const char *account_id,
     unipile_done_pt done, void *data)
 {
-    unipile_call_t  *call;
-
-    call = call_create(u, &op_get_account,
-                       url_of(u, "/accounts/", account_id, NULL),
-                       done, data);
-    return call != NULL ? call_launch(call, 0) : -1;
+    return call_url(u, &op_get_account,
+                    url_of(u, "/accounts/", account_id, NULL), done, data);
 }

@@ -53,11 +53,12 @@
  *
  * "Send" operations change LinkedIn (invite, start_chat, send_message);
  * the rest are reads. A send always goes out on a fresh connection, so
- * that curl never replays it by itself (http_request_no_replay()). The client itself retries RETRY outcomes up to
- * max_attempts times with exponential backoff and jitter (backoff.c);
- * a RETRY that reaches the callback has used them all. UNKNOWN is never
- * retried here: the engine reconciles against the sent invitations or the
- * chat's messages first. ACCOUNT_COOLOFF carries retry_after_ms from
+ * that curl never replays it by itself (http_request_no_replay()).
+ *
+ * The client itself retries RETRY outcomes up to max_attempts times with
+ * exponential backoff and jitter (backoff.c); a RETRY that reaches the
+ * callback has used them all. UNKNOWN is never retried here: the engine
+ * reconciles first (unipile_find_sent_invitation(), the chat's messages). ACCOUNT_COOLOFF carries retry_after_ms from
  * Retry-After when the answer had one (Unipile v1 documents none), else
  * -1: the engine picks the account's cool-off.
  */
@@ -146,14 +147,15 @@ typedef struct {
 
     /* Filled on SENT, by operation (borrowed from body): */
     unipile_profile_t   profile;       /* get_profile */
-    const char         *invitation_id; /* invite */
+    const char         *invitation_id; /* invite, find_sent_invitation
+                                          (NULL: none pending) */
     const char         *chat_id;       /* start_chat, find_chat_with
                                           (NULL: no such chat) */
     const char         *message_id;    /* start_chat, send_message */
     const char         *account_status;   /* get_account */
     json_t             *items;         /* lists: parse with the above */
     const char         *cursor;        /* lists: next page, NULL: last */
-    unsigned            pages;         /* find_chat_with */
+    unsigned            pages;         /* the find_ searches */
 } unipile_result_t;
 
 /* The result is valid only during the callback. */
@@ -176,7 +178,8 @@ char *unipile_base_url(const char *dsn);
 
 unipile_t *unipile_create(loop_t *loop, const unipile_options_t *options);
 
-/* Drops calls in flight without calling them back. */
+/* Drops calls in flight without calling them back; never call it from
+ * inside a done callback. */
 void unipile_destroy(unipile_t *u);
 
 /*
@@ -195,6 +198,10 @@ int unipile_list_relations(unipile_t *u, const char *account_id,
 int unipile_list_chats(unipile_t *u, const char *account_id,
     const char *cursor, unipile_done_pt done, void *data);
 int unipile_find_chat_with(unipile_t *u, const char *account_id,
+    const char *provider_id, unipile_done_pt done, void *data);
+/* The pending invitation to provider_id (invitation_id NULL: none), to
+ * reconcile an UNKNOWN invite. */
+int unipile_find_sent_invitation(unipile_t *u, const char *account_id,
     const char *provider_id, unipile_done_pt done, void *data);
 int unipile_start_chat(unipile_t *u, const char *account_id,
     const char *provider_id, const char *text, unipile_done_pt done,

@@ -97,11 +97,11 @@ sub invitations {
 control('POST', 'reset');
 control('POST', 'accounts', { id => 'acc', name => 'Sender' });
 control('POST', 'accounts', { id => 'capped', weekly_invite_cap => 1 });
-my @leads = map { "ACoAAProbeLead${_}xxxxxxxxxxxxxxxxxxxxxxxxx" } 1 .. 8;
+my @leads = map { "ACoAAProbeLead${_}xxxxxxxxxxxxxxxxxxxxxxxx" } 10 .. 19;
 control('POST', 'people', { people => [
     { provider_id => $leads[0], public_identifier => 'ada-lovelace',
       first_name => 'Ada', last_name => 'Lovelace' },
-    map { { provider_id => $_ } } @leads[1 .. 7] ] });
+    map { { provider_id => $_ } } @leads[1 .. 9] ] });
 
 my $r;
 
@@ -202,6 +202,9 @@ is_deeply([@$r{qw(outcome attempts)}], ['UNKNOWN', 1],
           'a held invite is UNKNOWN and never retried blindly');
 like($r->{detail}, qr/timed out/i, '... curl says it timed out');
 cmp_ok($secs, '<', 2.5, '... after the request timeout');
+$r = probe('find-invitation', 'acc', $leads[4]);
+is_deeply([@$r{qw(outcome invitation_id)}], ['SENT', undef],
+          '... reconciled: not applied (the hold had no effect)');
 
 control('POST', 'faults', { route => 'users.invite', kind => 'drop' });
 $r = probe('--attempts', 3, 'invite', 'acc', $leads[5]);
@@ -209,6 +212,9 @@ is_deeply([@$r{qw(outcome attempts)}], ['UNKNOWN', 1],
           'applied then dropped: UNKNOWN');
 is(scalar @{invitations($leads[5])}, 1,
    '... the simulator did apply it, exactly once');
+$r = probe('find-invitation', 'acc', $leads[5]);
+is($r->{invitation_id}, invitations($leads[5])->[0]{id},
+   '... reconciled: found among the pending invitations');
 
 $r = probe('--dsn', '127.0.0.1:' . free_port(), '--attempts', 2,
            'invite', 'acc', $leads[6]);
@@ -222,6 +228,14 @@ my ($rs) = probe_all('account', 'acc', '+', 'invite', 'acc', $leads[6]);
 is_deeply([map { $_->{outcome} } @$rs], ['SENT', 'UNKNOWN'],
           'a read, then a send dropped on the same client: UNKNOWN');
 is(scalar @{invitations($leads[6])}, 1, '... applied once, not replayed');
+
+$r = probe('invite', 'acc', $leads[7]);
+is($r->{outcome}, 'SENT', 'one more pending invitation');
+$r = probe('--page-limit', 1, 'find-invitation', 'acc', $leads[0]);
+is_deeply([@$r{qw(outcome invitation_id)}],
+          ['SENT', invitations($leads[0])->[0]{id}],
+          'the oldest pending invitation is found');
+cmp_ok($r->{pages}, '>=', 3, '... across pages of one');
 
 # --- chats and messages ----------------------------------------------------
 for my $lead (@leads[0, 3, 5]) {
@@ -253,7 +267,7 @@ $r = probe('--page-limit', 1, 'find-chat', 'acc', $leads[5]);
 is_deeply([@$r{qw(chat_id pages)}], [$chat{$leads[5]}, 1],
           'the newest is found on the first page');
 
-$r = probe('--page-limit', 2, 'find-chat', 'acc', $leads[7]);
+$r = probe('--page-limit', 2, 'find-chat', 'acc', $leads[8]);
 is_deeply([@$r{qw(outcome chat_id)}], ['SENT', undef],
           'no chat with a stranger after every page');
 
@@ -293,7 +307,7 @@ is_deeply([@$r{qw(outcome account_status)}], ['SENT', 'OK'], 'account OK');
 control('POST', 'accounts/acc/status', { status => 'CREDENTIALS' });
 $r = probe('account', 'acc');
 is($r->{account_status}, 'CREDENTIALS', 'the account status is read');
-$r = probe('invite', 'acc', $leads[7]);
+$r = probe('invite', 'acc', $leads[9]);
 is_deeply([@$r{qw(outcome status type)}],
           ['ACCOUNT_BLOCKED', 401, 'disconnected_account'],
           'a disconnected account is blocked');
@@ -307,7 +321,7 @@ my $all = control('GET', 'invitations')->{invitations};
 my %per_lead;
 $per_lead{$_->{provider_id}}++ for @$all;
 is_deeply(\%per_lead, { $leads[0] => 1, $leads[1] => 1, $leads[3] => 1,
-                        $leads[5] => 1, $leads[6] => 1 },
+                        $leads[5] => 1, $leads[6] => 1, $leads[7] => 1 },
           'the simulator holds exactly one invitation per applied call');
 
 unlike(slurp($probe_log), qr/\Q$key\E/, 'the API key is never logged');

@@ -8,7 +8,8 @@
  *                      [--backoff-ms N] [--page-limit N] OP ARGS [+ OP...]
  * OP: profile ACCOUNT ID | invite ACCOUNT PROVIDER [NOTE]
  *     | sent-invitations ACCOUNT | relations ACCOUNT | chats ACCOUNT
- *     | find-chat ACCOUNT PROVIDER | start-chat ACCOUNT PROVIDER TEXT
+ *     | find-chat ACCOUNT PROVIDER | find-invitation ACCOUNT PROVIDER
+ *     | start-chat ACCOUNT PROVIDER TEXT
  *     | send-message CHAT TEXT [ACCOUNT] | chat-messages CHAT
  *     | messages ACCOUNT [AFTER] | account ACCOUNT
  */
@@ -180,6 +181,9 @@ start(unipile_t *u, probe_t *probe, int argc, char **argv, int i)
     }
     if (strcmp(op, "find-chat") == 0 && b != NULL) {
         return unipile_find_chat_with(u, a, b, done, probe);
+    }
+    if (strcmp(op, "find-invitation") == 0 && b != NULL) {
+        return unipile_find_sent_invitation(u, a, b, done, probe);
     }
     if (strcmp(op, "start-chat") == 0 && c != NULL) {
         return unipile_start_chat(u, a, b, c, done, probe);
