@@ -751,7 +751,7 @@ timeout: true true 0
 drop: nil malformed 1
 422 errors/already_invited_recently
 invite calls: 5 accounts: 2
-400 status must be 429, 500, 503 or 504
+400 status must be 429, 500, 503 or 504, or a 4xx/5xx with a type (Unipile) or name (Resend)
 200
 
 
@@ -1007,3 +1007,54 @@ users /hook/module/users Unipile-Auth: se|cr&t
 messaging /hook/module/messaging Unipile-Auth: se|cr&t
 account_status /hook/module/account-status Unipile-Auth: se|cr&t
 /hook/module/account-status se|cr&t nil ERROR
+
+
+
+=== TEST 22: faults for one person (match) with any 4xx type; auto_people: unknown profiles exist, named after their slug
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local a = c.call("POST", "/_sim/accounts", {}).json
+            local p = c.call("POST", "/_sim/people", {}).json
+            local q = c.call("POST", "/_sim/people", {}).json
+            local r = c.call("POST", "/_sim/faults", { route = "users.invite",
+                kind = "status", status = 422, type = "errors/cannot_invite_attendee",
+                match = q.provider_id, times = 2 })
+            ngx.say(r.status)
+            r = c.call("POST", "/api/v1/users/invite", { account_id = a.id,
+                       provider_id = p.provider_id })
+            ngx.say(r.status)
+            r = c.call("POST", "/api/v1/users/invite", { account_id = a.id,
+                       provider_id = q.provider_id })
+            ngx.say(r.status, " ", r.json.type, " ", r.json.title)
+            r = c.call("POST", "/_sim/faults", { route = "users.invite",
+                       kind = "status", status = 418 })
+            ngx.say(r.status)
+            r = c.call("GET", "/api/v1/users/grace-hopper?account_id=" .. a.id)
+            ngx.say(r.status)
+            c.call("POST", "/_sim/config", { auto_people = true })
+            r = c.call("GET", "/api/v1/users/grace-brewster-hopper?account_id=" .. a.id)
+            ngx.say(r.status, " ", r.json.first_name, " ", r.json.last_name, " ",
+                    r.json.provider_id:sub(1, 5))
+            local again = c.call("GET", "/api/v1/users/" .. r.json.provider_id
+                                 .. "?account_id=" .. a.id).json
+            ngx.say(again.public_identifier)
+            r = c.call("POST", "/api/v1/users/invite", { account_id = a.id,
+                       provider_id = "ACoAAnewnewnewnewnewnewnewnewnewnewnew0" })
+            ngx.say(r.status, " ", r.json.object)
+            r = c.call("POST", "/api/v1/users/invite", { account_id = a.id,
+                       provider_id = "grace-brewster-hopper" })
+            ngx.say(r.status, " ", r.json.type)
+        }
+    }
+--- response_body
+201
+200
+422 errors/cannot_invite_attendee errors/cannot_invite_attendee
+400
+404
+200 Grace Brewster Hopper ACoAA
+grace-brewster-hopper
+200 UserInvitationSent
+404 errors/resource_not_found

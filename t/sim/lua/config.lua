@@ -22,6 +22,7 @@ _M.defaults = {
     idempotency_ms = 24 * 3600 * 1000,
     email_processing_ms = 0,     -- how long POST /emails holds its key
     resend_rate_per_s = 0,       -- Resend's team rate limit; 0 = none
+    auto_people = false,         -- unknown profiles exist (made on lookup)
 }
 
 function _M.init(settings)

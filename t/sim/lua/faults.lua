@@ -1,7 +1,11 @@
 -- Injected faults, per route name (see the route tables of unipile.lua
--- and resend.lua; "*" matches every route).  A fault is used up after
--- `times` requests.  Kinds:
+-- and resend.lua; "*" matches every route), optionally only for requests
+-- whose URI or body contains `match` (a provider id, say).  A fault is
+-- used up after `times` requests.  Kinds:
 --   status  answer `status` with the service's own error body, no effect
+--           (429/500/503/504 have their bodies; any other 4xx/5xx needs
+--           `type`, e.g. "errors/cannot_invite_attendee", or for Resend
+--           `name`; `title`, `detail` or `message` are optional)
 --   timeout hold the request `ms`, then close without answering, no effect
 --   slow    wait `ms`, then serve normally
 --   drop    serve (the effect happens) but close without answering
@@ -43,8 +47,12 @@ function _M.add(f)
     if type(f.route) ~= "string" then
         return nil, "route is required"
     end
-    if f.kind == "status" and not unipile_errors[f.status] then
-        return nil, "status must be 429, 500, 503 or 504"
+    if f.kind == "status" and not unipile_errors[f.status]
+       and not (type(f.status) == "number" and f.status >= 400
+                and f.status <= 599 and (f.type or f.name))
+    then
+        return nil, "status must be 429, 500, 503 or 504,"
+            .. " or a 4xx/5xx with a type (Unipile) or name (Resend)"
     end
     if f.kind ~= "status" and f.kind ~= "drop"
        and type(f.ms) ~= "number"
@@ -55,17 +63,28 @@ function _M.add(f)
     all[#all + 1] = {
         route = f.route, kind = f.kind, status = f.status, ms = f.ms,
         times = type(f.times) == "number" and f.times or 1,
-        retry_after = f.retry_after,
+        retry_after = f.retry_after, match = f.match, type = f.type,
+        name = f.name, title = f.title, detail = f.detail,
+        message = f.message,
     }
     state.set_value("faults", all)
     return all[#all]
 end
 
--- takes one use of the first fault matching route, or nil
+local function concerns(f, route)
+    if f.route ~= route and f.route ~= "*" then
+        return false
+    end
+    return not f.match
+        or ngx.var.request_uri:find(f.match, 1, true) ~= nil
+        or respond.body():find(f.match, 1, true) ~= nil
+end
+
+-- takes one use of the first fault for this request, or nil
 local function take(route)
     local all = state.value("faults") or {}
     for i, f in ipairs(all) do
-        if f.route == route or f.route == "*" then
+        if concerns(f, route) then
             f.times = f.times - 1
             if f.times <= 0 then
                 table.remove(all, i)
@@ -81,12 +100,16 @@ local function fail(f, family)
         and { ["Retry-After"] = tostring(f.retry_after) } or nil
     if family == "resend" then
         local e = resend_errors[f.status] or resend_errors[500]
-        return respond.resend_error(f.status, e[1], e[2], headers)
+        return respond.resend_error(f.status, f.name or e[1],
+                                    f.message or e[2], headers)
     end
-    local e = unipile_errors[f.status]
+    local e = unipile_errors[f.status] or {}
     return respond.send(f.status, {
-        status = f.status, type = "errors/" .. e[1], title = e[2],
-        detail = e[3],
+        status = f.status,
+        type = f.type or (e[1] and "errors/" .. e[1])
+            or "errors/unexpected_error",
+        title = f.title or e[2] or f.type,
+        detail = f.detail or e[3],
     }, headers)
 end
 

@@ -89,14 +89,38 @@ function _M.create_person(o)
     return p
 end
 
--- a person from a provider id or a public identifier
+-- a person made up from an identifier: "jane-doe" → Jane Doe
+local function invent_person(identifier)
+    if identifier:find("^ACoAA") then
+        return _M.create_person({ provider_id = identifier })
+    end
+    local function title_case(words)
+        return (words:gsub("%-", " "):gsub("(%w)(%w*)", function (a, b)
+            return a:upper() .. b
+        end))
+    end
+    local first, last = identifier:match("^([^-]+)%-?(.*)$")
+    return _M.create_person({
+        public_identifier = identifier,
+        first_name = title_case(first),
+        last_name = last ~= "" and title_case(last) or "Person",
+    })
+end
+
+-- a person from a provider id or a public identifier; with the
+-- auto_people setting an unknown one is made up, as if everyone existed
 function _M.find_person(identifier)
     local p = state.get("person", identifier)
     if p then
         return p
     end
     local slug = state.get("slug", identifier:lower())
-    return slug and state.get("person", slug.provider_id)
+    if slug then
+        return state.get("person", slug.provider_id)
+    end
+    if state.setting("auto_people") and identifier:find("^[%w_-]+$") then
+        return invent_person(identifier)
+    end
 end
 
 function _M.full_name(p)

@@ -240,7 +240,10 @@ local function invite(args)
         return bad_parameter("provider_id is required")
     end
     local a = usable_account(body.account_id)
-    local inv, usage = linkedin.invite(a, state.get("person", provider_id),
+    -- the provider id only: a public identifier is not accepted here
+    local person = state.get("person", provider_id)
+        or provider_id:find("^ACoAA") and linkedin.find_person(provider_id)
+    local inv, usage = linkedin.invite(a, person or nil,
                                       respond.str(body.message))
     if not inv then
         return fail_with(usage)
