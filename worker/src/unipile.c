@@ -530,7 +530,8 @@ struct unipile_call_s {
     unsigned             nform;
     char                *account_id;     /* searches: their next pages */
     char                *match;          /* searches: the provider id */
-    unsigned             attempts;
+    unsigned             attempts;       /* requests, all pages included */
+    unsigned             tries;          /* requests for the current URL */
     unsigned             pages;
     loop_timer_t         retry_timer;
     unipile_done_pt      done;
@@ -608,11 +609,11 @@ call_retry(unipile_call_t *call, const unipile_verdict_t *v)
 {
     uint64_t  delay;
 
-    if (call->attempts >= call->u->options.max_attempts) {
+    if (call->tries >= call->u->options.max_attempts) {
         return 0;
     }
 
-    delay = backoff_delay_ms(call->attempts - 1,
+    delay = backoff_delay_ms(call->tries - 1,
                              call->u->options.backoff_base_ms,
                              call->u->options.backoff_cap_ms,
                              backoff_random());
@@ -644,6 +645,7 @@ call_answered(const http_response_t *http_res, void *data)
         if (rc == 1) {
             json_decref(res.body);
             call->pages++;
+            call->tries = 0;
             call_start(call);
             return;
         }
@@ -711,6 +713,7 @@ call_start(unipile_call_t *call)
     unipile_result_t   res;
 
     call->attempts++;
+    call->tries++;
 
     req = call_request(call);
     if (req != NULL && http_start(call->u->http, req, call_answered, call)

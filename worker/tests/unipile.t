@@ -263,6 +263,17 @@ is_deeply([@$r{qw(outcome pages)}], ['SENT', 3],
 ok($r->{chat_id}, '... with its id');
 my $ada_chat = $r->{chat_id};
 
+# Pages 1 and 2 served (slowly), page 3 fails once: its own retry.
+control('POST', 'faults', { route => 'chats.list', kind => 'slow', ms => 1,
+                            times => 2 });
+control('POST', 'faults', { route => 'chats.list', kind => 'status',
+                            status => 500 });
+$r = probe('--page-limit', 1, '--attempts', 2, 'find-chat', 'acc',
+           $leads[0]);
+is_deeply([@$r{qw(outcome chat_id pages attempts)}],
+          ['SENT', $ada_chat, 3, 4],
+          'a failed page is retried on its own attempt budget');
+
 $r = probe('--page-limit', 1, 'find-chat', 'acc', $leads[5]);
 is_deeply([@$r{qw(chat_id pages)}], [$chat{$leads[5]}, 1],
           'the newest is found on the first page');
