@@ -411,6 +411,12 @@ true
             local after = c.call("GET", "/api/v1/messages?after=" .. t2).json.items
             ngx.say(#all, " ", before[1].text, " ", after[#after].text, " ",
                     c.call("GET", "/api/v1/messages?after=yesterday").status)
+            local one = c.call("GET", "/api/v1/chats/" .. chat).json
+            local msg = c.call("GET", "/api/v1/messages/" .. all[2].id).json
+            ngx.say(one.object, " ", one.id == chat, " ", one.lastMessage.text, " ",
+                    msg.object, " ", msg.text, " ",
+                    c.call("GET", "/api/v1/chats/nope").status, " ",
+                    c.call("GET", "/api/v1/messages/nope").status)
             local hooks = c.wait(function ()
                 local h = c.received("/hook/messaging")
                 return #h == 4 and h
@@ -436,6 +442,7 @@ ChatList 1 Chat 0 true 2-
 MessageList follow-up 3,follow-up 2,follow-up 1 1 true
 1 Hello Ada null
 4 Hello Ada follow-up 2 400
+Chat true follow-up 3 Message follow-up 2 404 404
 Hello Ada:true:true follow-up 1:true:true follow-up 2:true:true follow-up 3:true:true
 
 

@@ -8,6 +8,7 @@ local respond = require "respond"
 local faults = require "faults"
 local webhooks = require "webhooks"
 local linkedin = require "linkedin"
+local unipile = require "unipile"
 
 local _M = {}
 
@@ -134,7 +135,7 @@ end
 
 local function calls()
     local out = {}
-    for name in pairs(require("unipile").route_names) do
+    for name in pairs(unipile.route_names) do
         out[name] = state.count("calls:" .. name)
     end
     out["resend.emails"] = state.count("calls:resend.emails")

@@ -353,6 +353,28 @@ local function send_in_chat(args, chat_id)
     return send(201, { object = "MessageSent", message_id = m.id })
 end
 
+local function get_chat(args, chat_id)
+    local chat = state.get("chat", chat_id)
+    if not chat then
+        return fail(404, "resource_not_found", "Chat not found")
+    end
+    local view = chat_view(chat)
+    local newest = state.list("message", function (m)
+        return m.chat_id == chat_id
+    end)
+    view.lastMessage = newest[#newest] and message_view(newest[#newest])
+        or json.null
+    return send(200, view)
+end
+
+local function get_message(args, id)
+    local m = state.get("message", id)
+    if not m then
+        return fail(404, "resource_not_found", "Message not found")
+    end
+    return send(200, message_view(m))
+end
+
 local function list_messages(args, chat_id)
     if chat_id and not state.get("chat", chat_id) then
         return fail(404, "resource_not_found", "Chat not found")
@@ -413,8 +435,10 @@ local routes = {
     { "GET", "^/chats$", "chats.list", list_chats },
     { "POST", "^/chats$", "chats.start", start_chat },
     { "POST", "^/chats/([^/]+)/messages$", "chats.send", send_in_chat },
+    { "GET", "^/chats/([^/]+)$", "chats.get", get_chat },
     { "GET", "^/chats/([^/]+)/messages$", "chats.messages", list_messages },
     { "GET", "^/messages$", "messages.list", list_messages },
+    { "GET", "^/messages/([^/]+)$", "messages.get", get_message },
     { "POST", "^/webhooks$", "webhooks.create", create_webhook },
     { "GET", "^/webhooks$", "webhooks.list", list_webhooks },
     { "DELETE", "^/webhooks/([^/]+)$", "webhooks.delete", delete_webhook },
