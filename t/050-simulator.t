@@ -1065,3 +1065,34 @@ account_status /hook/module/account-status Unipile-Auth: se|cr&t
 grace-brewster-hopper
 200 UserInvitationSent
 404 errors/resource_not_found
+
+
+
+=== TEST 23: clock_offset_ms moves the simulator's clock: timestamps follow it and the weekly cap frees up a week later
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local a = c.call("POST", "/_sim/accounts", { weekly_invite_cap = 1 }).json
+            local p = c.call("POST", "/_sim/people", {}).json
+            local q = c.call("POST", "/_sim/people", {}).json
+            local function invite(who)
+                local r = c.call("POST", "/api/v1/users/invite",
+                                 { account_id = a.id, provider_id = who.provider_id })
+                return r.status .. " " .. (r.json.type or r.json.object)
+            end
+            ngx.say(invite(p))
+            ngx.say(invite(q))
+            c.call("POST", "/_sim/config", { clock_offset_ms = 7 * 86400000 })
+            ngx.say(invite(q))
+            local sent = c.call("GET", "/api/v1/users/invite/sent?account_id=" .. a.id).json
+            local days = {}
+            for _, it in ipairs(sent.items) do days[#days + 1] = it.date end
+            ngx.say(table.concat(days, ", "))
+        }
+    }
+--- response_body
+200 UserInvitationSent
+422 errors/cannot_resend_yet
+200 UserInvitationSent
+Sent today, Sent 7 days ago

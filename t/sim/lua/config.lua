@@ -23,6 +23,7 @@ _M.defaults = {
     email_processing_ms = 0,     -- how long POST /emails holds its key
     resend_rate_per_s = 0,       -- Resend's team rate limit; 0 = none
     auto_people = false,         -- unknown profiles exist (made on lookup)
+    clock_offset_ms = 0,         -- the simulator's clock runs this far ahead
 }
 
 function _M.init(settings)

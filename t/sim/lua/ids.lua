@@ -3,6 +3,8 @@
 -- LinkedIn member ids "ACoAA" + 34 base64url chars (39), invitation ids
 -- 19-digit numbers, provider chat/message ids "2-<base64>", Resend ids
 -- UUID v4.
+local state = require "state"
+
 local _M = {}
 
 local alphabet =
@@ -54,14 +56,16 @@ end
 
 -- ISO-8601 UTC with milliseconds, as Unipile writes datetimes
 function _M.iso(ms)
-    ms = ms or ngx.now() * 1000
+    ms = ms or _M.now_ms()
     return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(ms / 1000))
         .. string.format(".%03dZ", ms % 1000)
 end
 
+-- the simulator's clock: real time plus the clock_offset_ms setting, so a
+-- test that moves the engine's clock can move this one alike
 function _M.now_ms()
     ngx.update_time()
-    return math.floor(ngx.now() * 1000)
+    return math.floor(ngx.now() * 1000) + state.setting("clock_offset_ms")
 end
 
 return _M
