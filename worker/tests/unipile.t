@@ -300,12 +300,22 @@ my $texts = control('GET', "messages?chat_id=$ada_chat");
 is(scalar(grep { $_->{origin} eq 'api' } @{$texts->{messages}}), 2,
    'the simulator recorded each API message once');
 
+control('POST', 'faults', { route => 'chats.send', kind => 'drop' });
+$r = probe('send-message', $ada_chat, 'Dropped but sent', 'acc');
+is($r->{outcome}, 'UNKNOWN', 'a message applied then dropped: UNKNOWN');
+$r = probe('chat-messages', $ada_chat);
+is(scalar(grep { ($_->{text} // '') eq 'Dropped but sent' } @{$r->{items}}),
+   1, '... reconciled: the chat holds it once');
+
 $r = probe('send-message', 'NoSuchChatxxxxxxxxxxxx', 'hi', 'acc');
 is_deeply([@$r{qw(outcome status)}], ['FINAL_LEAD', 404],
           'an unknown chat is final for the lead');
 
 $r = probe('messages', 'acc', '2000-01-01T00:00:00.000Z');
 cmp_ok(scalar @{$r->{items}}, '>=', 4, 'messages of the account');
+$r = probe('messages', 'acc', '2999-01-01T00:00:00.000Z');
+is_deeply([@$r{qw(outcome items)}], ['SENT', []],
+          '... none after a future time (the filter is passed on)');
 
 $r = probe('relations', 'acc');
 is_deeply([sort map { $_->{member_id} } @{$r->{items}}],
