@@ -12,6 +12,7 @@ PG_VERSION=15
 PG_CLUSTER=liauto
 LIAUTO_PORT=${LIAUTO_PORT:-8080}
 LIAUTO_PG_PORT=${LIAUTO_PG_PORT:-5440}
+LIAUTO_SIM_PORT=${LIAUTO_SIM_PORT:-8081}
 MODULE_SO="$BUILD/ngx_liauto_module.so"
 WORKER_BIN="$ROOT/worker/liauto-worker"
 LUA_MODULES="/usr/lib/nginx/modules/ndk_http_module.so /usr/lib/nginx/modules/ngx_http_lua_module.so"
@@ -180,6 +181,23 @@ nginx_conf() {
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# the Unipile/Resend simulator (t/sim), for when no real keys are set
+sim_key() {
+    [ -s "$VAR/sim-api-key" ] \
+        || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$VAR/sim-api-key")
+    cat "$VAR/sim-api-key"
+}
+
+sim_up() {
+    t/sim/render.sh "$VAR/sim" "$LIAUTO_SIM_PORT" "$(sim_key)" >/dev/null
+    if pid_alive "$VAR/sim/logs/nginx.pid"; then
+        nginx -p "$VAR/sim/" -c conf/nginx.conf -s reload
+    else
+        log "starting the Unipile/Resend simulator on 127.0.0.1:$LIAUTO_SIM_PORT"
+        nginx -p "$VAR/sim/" -c conf/nginx.conf
+    fi
+}
+
 cmd_up() {
     cmd_build
     cluster_up
@@ -188,11 +206,20 @@ cmd_up() {
     admin_user
 
     mkdir -p "$VAR/log" "$VAR/run"
+    local simulated=
+    if [ -z "${UNIPILE_API_KEY:-}" ]; then
+        # no real Unipile: the worker talks to the simulator
+        simulated=1
+        export UNIPILE_DSN="http://127.0.0.1:$LIAUTO_SIM_PORT"
+        export UNIPILE_API_KEY=$(sim_key)
+    fi
     if ! pid_alive "$VAR/run/worker.pid"; then
         log "starting liauto-worker"
         setsid "$WORKER_BIN" run >>"$VAR/log/worker.log" 2>&1 </dev/null &
         echo $! >"$VAR/run/worker.pid"
     fi
+
+    [ -n "$simulated" ] && sim_up
 
     nginx_conf "$VAR/nginx" "$LIAUTO_PORT" "$LIAUTO_DATABASE_URL"
     nginx -t -q -p "$VAR/nginx/" -c conf/nginx.conf
@@ -215,6 +242,7 @@ liauto is up.
   API        http://127.0.0.1:$LIAUTO_PORT/api/v1/health
   admin      $ADMIN_EMAIL / $ADMIN_PASSWORD$( [ -z "${LIAUTO_ADMIN_PASSWORD:-}" ] && echo "   (saved in var/admin-password)")
   database   $LIAUTO_DATABASE_URL
+  Unipile    ${UNIPILE_DSN:-} $( [ -s "$VAR/sim/logs/nginx.pid" ] && echo "(the simulator; control API at /_sim/, see t/sim/README.md)")
   logs       var/nginx/logs/error.log, var/log/worker.log
   stop       ./build.sh down      status: ./build.sh status
 
@@ -223,6 +251,10 @@ EOF
 }
 
 cmd_down() {
+    if pid_alive "$VAR/sim/logs/nginx.pid"; then
+        log "stopping the simulator"
+        nginx -p "$VAR/sim/" -c conf/nginx.conf -s quit
+    fi
     if pid_alive "$VAR/nginx/logs/nginx.pid"; then
         log "stopping nginx"
         nginx -p "$VAR/nginx/" -c conf/nginx.conf -s quit
@@ -249,6 +281,8 @@ cmd_status() {
     echo "nginx        $s"
     pid_alive "$VAR/run/worker.pid" && s="running (pid $(cat "$VAR/run/worker.pid"))" || s="stopped"
     echo "worker       $s"
+    pid_alive "$VAR/sim/logs/nginx.pid" && s="running on 127.0.0.1:$LIAUTO_SIM_PORT" || s="stopped"
+    echo "simulator    $s"
     pg_lsclusters -h 2>/dev/null | awk -v c="$PG_CLUSTER" '$2==c {print "postgres     "$4" (cluster "$1"/"$2", port "$3")"; f=1} END {if (!f) print "postgres     not created"}'
     if curl -fs "http://127.0.0.1:$LIAUTO_PORT/api/v1/health" -o /tmp/liauto-health.$$ 2>/dev/null; then
         echo "health       $(cat /tmp/liauto-health.$$)"
