@@ -106,7 +106,9 @@ SKIP: {
     skip('no cluster found on $PGPORT to restart', 4) unless $cluster;
 
     my $lost_before = () = slurp($log) =~ /database connection lost/g;
-    system('pg_ctlcluster', $cluster->[0], $cluster->[1], 'restart') == 0
+    # fast: do not wait for the worker's session to end by itself
+    system('pg_ctlcluster', '-m', 'fast', $cluster->[0], $cluster->[1],
+           'restart') == 0
         or BAIL_OUT('pg_ctlcluster restart failed');
     my $restarted_at = db_now();
 
