@@ -542,6 +542,7 @@ struct unipile_call_s {
 
 
 static void call_start(unipile_call_t *call);
+static const unipile_op_t  op_get_account;
 
 
 static void
@@ -657,6 +658,12 @@ call_answered(const http_response_t *http_res, void *data)
             snprintf(res.verdict.detail, sizeof(res.verdict.detail),
                      "%.200s", http_res->body);
         }
+    }
+
+    /* No lead in the question: what is missing is the account itself. */
+    if (call->op == &op_get_account && res.verdict.status == 404) {
+        verdict_set(&res.verdict, UNIPILE_ACCOUNT_BLOCKED,
+                    "Unipile does not know this account (deleted?)");
     }
 
     if (res.verdict.outcome == UNIPILE_RETRY && call_retry(call, &res.verdict))

@@ -43,6 +43,7 @@
  * |   cannot_resend_within_24hrs, ...)       |                  |
  * | 400 any (too_many_characters, invalid_   | FINAL_LEAD       |
  * |   parameters...), 404, 415, other 4xx    |                  |
+ * | 404 of get_account (no lead involved)    | ACCOUNT_BLOCKED  |
  * | 501 (feature missing)                    | FINAL_LEAD       |
  * | 504 request_timeout: read / send         | RETRY / UNKNOWN  |
  * | other 5xx (500, 502, 503)                | RETRY            |

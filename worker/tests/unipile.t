@@ -333,6 +333,10 @@ is_deeply([@$r{qw(outcome status type)}],
           ['ACCOUNT_BLOCKED', 401, 'disconnected_account'],
           'a disconnected account is blocked');
 
+$r = probe('account', 'deleted-account');
+is_deeply([@$r{qw(outcome status)}], ['ACCOUNT_BLOCKED', 404],
+          'an account Unipile does not know is blocked, not a lead error');
+
 $r = probe('--key', 'wrong', 'account', 'acc');
 is_deeply([@$r{qw(outcome type)}], ['ACCOUNT_BLOCKED', 'missing_credentials'],
           'a wrong API key is refused');
