@@ -3,7 +3,7 @@
 -- sequences (validation, in-flight refusal), status, start and pause.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(97);
+SELECT plan(100);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -214,6 +214,13 @@ SELECT is(pg_temp.call('api.accounts_get', pg_temp.admin(),
               '{b2000000-0000-0000-0000-000000000001}') #>> '{body,name}',
           'B one', 'accounts_get: an admin reads any client''s account');
 
+SELECT is(pg_temp.err(pg_temp.call('api.accounts_get', pg_temp.agent_a(),
+              '{a2000000-0000-0000-0000-000000000001}',
+              '{"expand": "campaigns"}')),
+          '{"status": 400, "code": "BAD_REQUEST",
+            "details": {"expand": "unknown parameter"}}',
+          'accounts_get: unknown query parameter');
+
 SELECT is(pg_temp.call('api.accounts_update', pg_temp.agent_a(),
               '{a2000000-0000-0000-0000-000000000001}', '{}',
               '{"name": "A first", "provider_user_id": "ACoA1"}')
@@ -409,6 +416,23 @@ SELECT is(pg_temp.err(pg_temp.call('api.campaigns_get', pg_temp.agent_a(),
 SELECT is(pg_temp.call('api.campaigns_get', pg_temp.viewer_a(),
               ARRAY[(SELECT a #>> '{body,id}' FROM answer)])
           #>> '{body,name}', 'Q1 push', 'campaigns_get: 200');
+
+SELECT is(pg_temp.err(pg_temp.call('api.campaigns_get', pg_temp.agent_a(),
+              '{a3000000-0000-0000-0000-000000000001}',
+              '{"expand": "leads", "fields": "name"}')),
+          '{"status": 400, "code": "BAD_REQUEST",
+            "details": {"expand": "unknown parameter",
+                        "fields": "unknown parameter"}}',
+          'campaigns_get: unknown query parameters');
+-- The hot GETs run without an exception block: entering one starts a
+-- subtransaction, which cost GET /campaigns/{id} 60 % of its throughput.
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname)
+           FROM pg_proc AS p
+           WHERE p.pronamespace = 'api'::regnamespace
+             AND p.proname IN ('accounts_get', 'campaigns_get', 'leads_get')
+             AND p.prosrc !~* '\mEXCEPTION\M'),
+          '{accounts_get,campaigns_get,leads_get}',
+          'the GET-by-id functions have no exception block');
 
 SELECT is(pg_temp.call('api.campaigns_update', pg_temp.agent_a(),
               ARRAY[(SELECT a #>> '{body,id}' FROM answer)], '{}',

@@ -4,7 +4,7 @@
 -- per-lead events.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(55);
+SELECT plan(56);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -242,6 +242,12 @@ SELECT is(pg_temp.err(pg_temp.call('api.leads_get', pg_temp.agent_b(),
               '{a4000000-0000-0000-0000-000000000001}')),
           '{"status": 404, "code": "NOT_FOUND", "details": {}}',
           'leads_get: another client''s lead is a 404');
+
+SELECT is(pg_temp.err(pg_temp.call('api.leads_get', pg_temp.agent_a(),
+              '{a4000000-0000-0000-0000-000000000001}', '{"with": "events"}')),
+          '{"status": 400, "code": "BAD_REQUEST",
+            "details": {"with": "unknown parameter"}}',
+          'leads_get: unknown query parameter');
 
 INSERT INTO liauto.actions (client_id, lead_id, campaign_id, account_id,
                             kind, step_index)
