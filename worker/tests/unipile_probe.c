@@ -46,7 +46,9 @@ item_json(const char *op, json_t *item)
     unipile_relation_t    rel;
     unipile_invitation_t  inv;
 
-    if (strcmp(op, "chats") == 0 && unipile_parse_chat(item, &chat) == 0) {
+    if ((strcmp(op, "chats") == 0 || strcmp(op, "find-chat") == 0)
+        && unipile_parse_chat(item, &chat) == 0)
+    {
         return json_pack("{s:s, s:o}", "id", chat.id, "attendee_provider_id",
                          str_or_null(chat.attendee_provider_id));
     }
@@ -59,7 +61,8 @@ item_json(const char *op, json_t *item)
                          str_or_null(rel.public_identifier));
     }
 
-    if (strcmp(op, "sent-invitations") == 0
+    if ((strcmp(op, "sent-invitations") == 0
+         || strcmp(op, "find-invitation") == 0)
         && unipile_parse_invitation(item, &inv) == 0)
     {
         return json_pack("{s:s, s:o}", "id", inv.id, "invited_user_id",
