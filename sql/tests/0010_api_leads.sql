@@ -4,7 +4,7 @@
 -- per-lead events.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(56);
+SELECT plan(58);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -177,6 +177,21 @@ SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
                 "profile_url": "https://example.com/in/jane"}')),
           pg_temp.invalid('{"profile_url": "must be a linkedin.com URL"}'),
           'leads_create: a profile URL is a LinkedIn URL');
+-- Both identities are unique-index keys: too long would be a 500.
+SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
+              '{}', '{}', jsonb_build_object(
+                  'campaign_id', 'a3000000-0000-0000-0000-000000000001',
+                  'profile_url',
+                  'https://linkedin.com/in/x?' || repeat('é', 999)))),
+          pg_temp.invalid('{"profile_url": "must be at most 2000 bytes"}'),
+          'leads_create: a profile URL is at most 2000 bytes');
+SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
+              '{}', '{}', jsonb_build_object(
+                  'campaign_id', 'a3000000-0000-0000-0000-000000000001',
+                  'profile_url',
+                  'https://linkedin.com/in/' || repeat('a', 201)))),
+          pg_temp.invalid('{"profile_url": "its /in/ name is longer than 200 characters"}'),
+          'leads_create: the identifier taken from it is at most 200');
 SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
               '{}', '{}', '"lead"')),
           '{"status": 400, "code": "BAD_REQUEST", "details": {}}',

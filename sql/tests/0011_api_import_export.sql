@@ -4,7 +4,7 @@
 -- RFC 4180 export quoting, and the scheduler status, stop and start.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(35);
+SELECT plan(36);
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
@@ -239,6 +239,28 @@ SELECT is((SELECT jsonb_build_array(company, title, custom_fields)
            FROM liauto.leads WHERE public_identifier = 'cy-dee'),
           '["Initech", "CFO", {"Connected On": "01 Mar 2026"}]',
           'leads_import: its URL, Company and Position columns are mapped');
+
+-- A cell too long for the dedupe indexes spoils its row, not the file.
+SELECT is(pg_temp.call('api.leads_import', pg_temp.agent_a(),
+              '{a3000000-0000-0000-0000-000000000001}', '{}',
+              jsonb_build_object(
+                  'header', '["Profile URL", "Public Identifier"]'::jsonb,
+                  'rows', jsonb_build_array(
+                      jsonb_build_array('https://linkedin.com/in/long?'
+                                        || repeat('q', 3000), ''),
+                      jsonb_build_array('', repeat('y', 201)),
+                      jsonb_build_array('https://linkedin.com/in/'
+                                        || repeat('z', 201), ''),
+                      jsonb_build_array('', 'fine-one')))) -> 'body',
+          '{"imported": 1, "duplicates": 0, "invalid": 3,
+            "errors": [
+              {"row": 1, "reason": "profile URL longer than 2000 bytes"},
+              {"row": 2,
+               "reason": "public identifier longer than 200 characters"},
+              {"row": 3,
+               "reason": "public identifier longer than 200 characters"}],
+            "duplicate_rows": []}',
+          'leads_import: over-long identities are invalid rows');
 
 SELECT is(pg_temp.err(pg_temp.call('api.leads_import', pg_temp.agent_a(),
               '{a3000000-0000-0000-0000-000000000001}', '{}',
