@@ -19,6 +19,7 @@ typedef enum {
     CONF_STRING,
     CONF_CONNINFO,
     CONF_SECONDS,
+    CONF_MILLISECONDS,
     CONF_LOG_LEVEL
 } conf_type_t;
 
@@ -55,6 +56,10 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, unipile_api_key), NULL, CONF_SECRET },
     { "UNIPILE_TIMEOUT", CONF_SECONDS,
       offsetof(liauto_config_t, unipile_timeout), "30", 0 },
+    { "LIAUTO_ENGINE_TICK_MS", CONF_MILLISECONDS,
+      offsetof(liauto_config_t, engine_tick_ms), "1000", 0 },
+    { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
+      offsetof(liauto_config_t, lease_seconds), "120", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -165,10 +170,14 @@ set_value(liauto_config_t *cf, const conf_key_t *key, const char *value,
         return 0;
 
     case CONF_SECONDS:
+    case CONF_MILLISECONDS:
         if (parse_seconds(value, (int *) field) != 0) {
             errbuf_set(err, errlen, "%s: %s: invalid number \"%s\" "
-                       "(expected whole seconds, 1..%d)",
-                       origin, key->name, value, CONF_SECONDS_MAX);
+                       "(expected whole %s, 1..%d)",
+                       origin, key->name, value,
+                       key->type == CONF_SECONDS ? "seconds"
+                                                 : "milliseconds",
+                       CONF_SECONDS_MAX);
             return -1;
         }
         return 0;
@@ -453,6 +462,7 @@ config_log(const liauto_config_t *cf)
             value = *(char *const *) field;
             break;
         case CONF_SECONDS:
+        case CONF_MILLISECONDS:
             snprintf(number, sizeof(number), "%d", *(const int *) field);
             value = number;
             break;

@@ -20,6 +20,8 @@ typedef struct {
     char         *unipile_dsn;          /* host:port or http(s) URL */
     char         *unipile_api_key;
     int           unipile_timeout;      /* seconds, per request */
+    int           engine_tick_ms;       /* sending loop period */
+    int           lease_seconds;        /* claim lease */
 } liauto_config_t;
 
 /*

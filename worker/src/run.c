@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "engine.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "loop.h"
@@ -14,6 +15,7 @@ typedef struct {
     loop_t       *loop;
     db_t         *db;
     heartbeat_t  *heartbeat;
+    engine_t     *engine;        /* NULL: Unipile not configured */
 } worker_t;
 
 
@@ -50,18 +52,19 @@ worker_on_connected(db_t *db, void *data)
 }
 
 
-/*
- * The wake-up hook: a NOTIFY on liauto_worker means there is work. This is
- * where the sequence engine will hook in; for now it is only logged.
- */
+/* The wake-up hook: a NOTIFY on liauto_worker means there is work. */
 static void
 worker_on_wake(const char *channel, const char *payload, int sender_pid,
     void *data)
 {
-    (void) data;
+    worker_t  *w = data;
 
     log_debug("wake-up on \"%s\" from backend %d, payload \"%s\"",
               channel, sender_pid, payload);
+
+    if (w->engine != NULL) {
+        engine_wake(w->engine);
+    }
 }
 
 
@@ -109,6 +112,9 @@ worker_start(worker_t *w, const liauto_config_t *cf)
         return -1;
     }
 
+    /* without Unipile the worker still heartbeats and migrates */
+    w->engine = engine_create(w->loop, w->db, cf);
+
     db_start(w->db);
     return 0;
 }
@@ -117,6 +123,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->engine != NULL) {
+        engine_destroy(w->engine);
+    }
+
     if (w->heartbeat != NULL) {
         heartbeat_write(w->heartbeat, "stopped");
         heartbeat_destroy(w->heartbeat);

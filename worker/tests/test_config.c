@@ -89,6 +89,27 @@ test_file_and_defaults(void)
     CHECK_STR_EQ(cf.unipile_api_key, "k3y");
     CHECK_INT_EQ(cf.unipile_timeout, 12);
     config_free(&cf);
+
+    /* the engine's tick and lease: defaults, then set */
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n", err,
+                           sizeof(err)), 0);
+    CHECK_INT_EQ(cf.engine_tick_ms, 1000);
+    CHECK_INT_EQ(cf.lease_seconds, 120);
+    config_free(&cf);
+
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n"
+                           "LIAUTO_ENGINE_TICK_MS=100\n"
+                           "LIAUTO_LEASE_SECONDS=30\n", err, sizeof(err)),
+                 0);
+    CHECK_INT_EQ(cf.engine_tick_ms, 100);
+    CHECK_INT_EQ(cf.lease_seconds, 30);
+    config_free(&cf);
+
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n"
+                           "LIAUTO_ENGINE_TICK_MS=0\n", err, sizeof(err)),
+                 -1);
+    CHECK_STR_CONTAINS(err, "LIAUTO_ENGINE_TICK_MS: invalid number \"0\" "
+                       "(expected whole milliseconds");
 }
 
 

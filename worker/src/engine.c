@@ -1,0 +1,890 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "backoff.h"
+#include "engine.h"
+#include "log.h"
+#include "template.h"
+#include "unipile.h"
+
+#define ENGINE_PLAN_EVERY_MS       2000
+#define ENGINE_RECONCILE_EVERY_MS  5000
+#define ENGINE_PLAN_LIMIT          "500"
+#define ENGINE_RECONCILE_LIMIT     "16"
+#define ENGINE_MAX_IN_FLIGHT       16
+
+/* Backoff of the engine's own retries, on top of the client's. */
+#define ENGINE_RETRY_BASE_MS       60000
+#define ENGINE_RETRY_CAP_MS        3600000
+#define ENGINE_COOLOFF_BASE_MS     900000
+#define ENGINE_COOLOFF_CAP_MS      14400000
+
+/* The client's quick retries inside one send. */
+#define ENGINE_HTTP_ATTEMPTS       3
+#define ENGINE_HTTP_BACKOFF_MS     500
+#define ENGINE_HTTP_BACKOFF_CAP    5000
+
+/* The columns of liauto.actions the engine reads, in the ACOL_ order. */
+#define ENGINE_ACTION_COLUMNS                                               \
+    "id, claim_token, kind, step_index, lead_id, attempts, payload, "      \
+    "to_char(claimed_at AT TIME ZONE 'UTC', "                               \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+enum {
+    ACOL_ID = 0,
+    ACOL_TOKEN,
+    ACOL_KIND,
+    ACOL_STEP,
+    ACOL_LEAD,
+    ACOL_ATTEMPTS,
+    ACOL_PAYLOAD,
+    ACOL_CLAIMED_AT
+};
+
+#define ENGINE_PLAN_SQL  "SELECT engine.plan_due($1::integer)"
+
+#define ENGINE_CLAIM_SQL                                                    \
+    "SELECT " ENGINE_ACTION_COLUMNS " FROM engine.claim_actions($1, "      \
+    "$2::integer, make_interval(secs => $3::integer))"
+
+#define ENGINE_EXPIRED_SQL                                                  \
+    "SELECT " ENGINE_ACTION_COLUMNS                                         \
+    " FROM engine.expired_claims($1::integer)"
+
+#define ENGINE_CHECK_SQL                                                    \
+    "SELECT engine.check_before_send($1::uuid, $2::uuid)"
+
+/* $6: seconds from the engine's clock until the retry, or NULL. */
+#define ENGINE_COMPLETE_SQL                                                 \
+    "SELECT engine.complete_action($1::uuid, $2::uuid, $3, $4, $5, "        \
+    "liauto.now() + make_interval(secs => $6::double precision), $7)"
+
+#define ENGINE_RESOLVE_SQL                                                  \
+    "SELECT engine.resolve_unknown($1::uuid, $2::boolean, $3, "             \
+    "$4::boolean)"
+
+typedef enum {
+    ACTION_SEND = 0,
+    ACTION_RECONCILE
+} action_mode_t;
+
+typedef struct engine_action_s  engine_action_t;
+
+struct engine_action_s {
+    engine_t         *engine;
+    engine_action_t  *prev;
+    engine_action_t  *next;
+    action_mode_t     mode;
+    int               is_invite;
+    int               is_relation;     /* the profile says connected */
+    unsigned          attempts;
+    char              id[40];
+    char              token[40];
+    char              lead_id[40];
+    char              step[12];
+    char              claimed_at[32];
+    json_t           *payload;
+    const char       *account_id;      /* Unipile's, from the payload */
+    const char       *who;             /* the lead, for the logs */
+    char             *provider_id;
+    char             *chat_id;
+    char             *text;            /* rendered; NULL: invite, no note */
+};
+
+struct engine_s {
+    loop_t                 *loop;
+    db_t                   *db;
+    const liauto_config_t  *cf;
+    unipile_t              *unipile;
+    loop_timer_t            tick;
+    loop_timer_t            wake;
+    uint64_t                next_plan_ms;
+    uint64_t                next_reconcile_ms;
+    unsigned                in_flight;
+    engine_action_t        *actions;
+};
+
+/* What engine.complete_action is told. */
+typedef struct {
+    const char  *outcome;
+    double       retry_in_s;           /* < 0: no retry time */
+    const char  *external_id;
+    const char  *conversation_id;
+    char         error[384];
+} completion_t;
+
+static void action_after_profile(engine_action_t *a);
+static void engine_kick(engine_t *e);
+
+
+static const char *
+payload_string(const json_t *payload, const char *key)
+{
+    const char  *s = json_string_value(json_object_get(payload, key));
+
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+
+static char *
+dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+
+static void
+action_free(engine_action_t *a)
+{
+    engine_t  *e = a->engine;
+
+    if (a->prev != NULL) {
+        a->prev->next = a->next;
+    } else {
+        e->actions = a->next;
+    }
+    if (a->next != NULL) {
+        a->next->prev = a->prev;
+    }
+
+    e->in_flight--;
+    json_decref(a->payload);
+    free(a->provider_id);
+    free(a->chat_id);
+    free(a->text);
+    free(a);
+}
+
+
+/* A slot is free: claim the next action now rather than a tick later. */
+static void
+action_finish(engine_action_t *a)
+{
+    engine_t  *e = a->engine;
+
+    action_free(a);
+    engine_kick(e);
+}
+
+
+static engine_action_t *
+action_from_row(engine_t *e, PGresult *res, int row, action_mode_t mode)
+{
+    engine_action_t  *a;
+    json_error_t      jerr;
+
+    a = calloc(1, sizeof(engine_action_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    a->engine = e;
+    a->mode = mode;
+    a->next = e->actions;
+    if (e->actions != NULL) {
+        e->actions->prev = a;
+    }
+    e->actions = a;
+    e->in_flight++;
+
+    snprintf(a->id, sizeof(a->id), "%s", PQgetvalue(res, row, ACOL_ID));
+    snprintf(a->token, sizeof(a->token), "%s",
+             PQgetvalue(res, row, ACOL_TOKEN));
+    snprintf(a->lead_id, sizeof(a->lead_id), "%s",
+             PQgetvalue(res, row, ACOL_LEAD));
+    snprintf(a->step, sizeof(a->step), "%s",
+             PQgetvalue(res, row, ACOL_STEP));
+    snprintf(a->claimed_at, sizeof(a->claimed_at), "%s",
+             PQgetvalue(res, row, ACOL_CLAIMED_AT));
+    a->is_invite = strcmp(PQgetvalue(res, row, ACOL_KIND), "invite") == 0;
+    a->attempts = (unsigned) atoi(PQgetvalue(res, row, ACOL_ATTEMPTS));
+
+    a->payload = json_loads(PQgetvalue(res, row, ACOL_PAYLOAD), 0, &jerr);
+    a->account_id = payload_string(a->payload, "unipile_account_id");
+    a->provider_id = dup_or_null(payload_string(a->payload, "provider_id"));
+    a->chat_id = dup_or_null(payload_string(a->payload, "conversation_id"));
+
+    a->who = payload_string(a->payload, "public_identifier");
+    if (a->who == NULL) {
+        a->who = a->provider_id != NULL ? a->provider_id : a->lead_id;
+    }
+
+    return a;
+}
+
+
+static const char *
+action_kind(const engine_action_t *a)
+{
+    return a->is_invite ? "invite" : "message";
+}
+
+
+/* ---------------------------------------------------------------- SQL */
+
+static void
+action_complete(engine_action_t *a, const completion_t *c)
+{
+    char         retry[32];
+    const char  *values[7];
+    PGresult    *res;
+
+    snprintf(retry, sizeof(retry), "%.3f", c->retry_in_s);
+
+    values[0] = a->id;
+    values[1] = a->token;
+    values[2] = c->outcome;
+    values[3] = c->external_id;
+    values[4] = c->error[0] != '\0' ? c->error : NULL;
+    values[5] = c->retry_in_s >= 0 ? retry : NULL;
+    values[6] = c->conversation_id;
+
+    res = db_exec_params(a->engine->db, "engine.complete_action",
+                         ENGINE_COMPLETE_SQL, 7, NULL, values);
+
+    if (strcmp(c->outcome, "sent") == 0) {
+        log_info("sent %s (step %s) to %s (lead %s, action %s): "
+                 "external id %s%s",
+                 action_kind(a), a->step, a->who, a->lead_id, a->id,
+                 c->external_id != NULL ? c->external_id : "(none)",
+                 res == NULL ? "; NOT RECORDED, the lease will expire and "
+                               "the send be reconciled" : "");
+
+    } else {
+        log_warn("%s (step %s) to %s (lead %s, action %s) not sent: %s: "
+                 "%s -> action %s", action_kind(a), a->step, a->who,
+                 a->lead_id, a->id, c->outcome,
+                 c->error[0] != '\0' ? c->error : "no details",
+                 res != NULL ? PQgetvalue(res, 0, 0) : "(not recorded)");
+    }
+
+    PQclear(res);
+    action_finish(a);
+}
+
+
+static void
+action_resolve(engine_action_t *a, int found, const char *external_id)
+{
+    const char  *values[4];
+    PGresult    *res;
+
+    values[0] = a->id;
+    values[1] = found ? "true" : "false";
+    values[2] = external_id;
+    values[3] = "true";
+
+    res = db_exec_params(a->engine->db, "engine.resolve_unknown",
+                         ENGINE_RESOLVE_SQL, 4, NULL, values);
+
+    log_info("reconciled %s (step %s) to %s (lead %s, action %s): %s at "
+             "the provider%s%s -> action %s", action_kind(a), a->step,
+             a->who, a->lead_id, a->id, found ? "found" : "not found",
+             external_id != NULL ? ", id " : "",
+             external_id != NULL ? external_id : "",
+             res != NULL ? PQgetvalue(res, 0, 0) : "(not recorded)");
+
+    PQclear(res);
+    action_finish(a);
+}
+
+
+/* ------------------------------------------------------------ outcomes */
+
+static void
+completion_init(completion_t *c, const char *outcome, const char *error)
+{
+    memset(c, 0, sizeof(completion_t));
+    c->outcome = outcome;
+    c->retry_in_s = -1;
+    snprintf(c->error, sizeof(c->error), "%s", error != NULL ? error : "");
+}
+
+
+static double
+backoff_s(unsigned attempts, uint64_t base_ms, uint64_t cap_ms)
+{
+    return backoff_delay_ms(attempts, base_ms, cap_ms, backoff_random())
+           / 1000.0;
+}
+
+
+/*
+ * Maps the client's verdict to complete_action's outcome. sent_phase: the
+ * answer is the send's own; before it (profile, chat lookup) nothing was
+ * sent whatever happened, so the budget unit goes back.
+ */
+static void
+completion_from_result(completion_t *c, const engine_action_t *a,
+    const unipile_result_t *res, int sent_phase)
+{
+    const unipile_verdict_t  *v = &res->verdict;
+    const char               *outcome = "unknown";
+
+    switch (v->outcome) {
+    case UNIPILE_SENT:
+        outcome = "sent";
+        break;
+    case UNIPILE_RETRY:
+        /* a send the server answered (5xx) may have acted */
+        outcome = sent_phase && v->status != 0 ? "retry" : "retry_unsent";
+        break;
+    case UNIPILE_ACCOUNT_COOLOFF:
+        outcome = "account_cooloff";
+        break;
+    case UNIPILE_ACCOUNT_BLOCKED:
+        outcome = "account_blocked";
+        break;
+    case UNIPILE_FINAL_LEAD:
+        outcome = "final_lead";
+        break;
+    case UNIPILE_FINAL_LIMIT:
+        outcome = "final_limit";
+        break;
+    case UNIPILE_UNKNOWN:
+        outcome = sent_phase ? "unknown" : "retry_unsent";
+        break;
+    }
+
+    completion_init(c, outcome, NULL);
+
+    if (v->outcome != UNIPILE_SENT) {
+        snprintf(c->error, sizeof(c->error), "%s%s%s%s%s (HTTP %ld)",
+                 v->reason, v->type[0] ? ": " : "", v->type,
+                 v->detail[0] ? ": " : "", v->detail, v->status);
+    }
+
+    if (strncmp(outcome, "retry", 5) == 0) {
+        c->retry_in_s = backoff_s(a->attempts, ENGINE_RETRY_BASE_MS,
+                                  ENGINE_RETRY_CAP_MS);
+
+    } else if (v->outcome == UNIPILE_ACCOUNT_COOLOFF) {
+        c->retry_in_s = v->retry_after_ms >= 0
+                        ? v->retry_after_ms / 1000.0
+                        : backoff_s(a->attempts, ENGINE_COOLOFF_BASE_MS,
+                                    ENGINE_COOLOFF_CAP_MS);
+    }
+}
+
+
+/*
+ * A step before the send failed (or answered without what the send
+ * needs). A send is recorded as not sent; a reconciliation is left for
+ * its next round (expired_claims hands it out again).
+ */
+static void
+action_fail_early(engine_action_t *a, const unipile_result_t *res,
+    const char *what)
+{
+    completion_t  c;
+
+    if (a->mode == ACTION_RECONCILE) {
+        log_warn("cannot reconcile %s (step %s) to %s (action %s) yet: %s: "
+                 "%s", action_kind(a), a->step, a->who, a->id, what,
+                 res != NULL ? res->verdict.reason : "out of memory");
+        action_finish(a);
+        return;
+    }
+
+    if (res == NULL) {
+        log_error("%s (step %s) to %s (action %s) dropped: %s: out of "
+                  "memory", action_kind(a), a->step, a->who, a->id, what);
+        action_finish(a);
+        return;
+    }
+
+    completion_from_result(&c, a, res, 0);
+    if (strcmp(c.outcome, "sent") == 0) {
+        completion_init(&c, "final_lead", what);
+    } else {
+        snprintf(c.error + strlen(c.error), sizeof(c.error) - strlen(c.error),
+                 " (%s)", what);
+    }
+
+    action_complete(a, &c);
+}
+
+
+static void
+action_refuse(engine_action_t *a, const char *outcome, const char *why)
+{
+    completion_t  c;
+
+    completion_init(&c, outcome, why);
+    action_complete(a, &c);
+}
+
+
+/* ------------------------------------------------------------- sending */
+
+static void
+action_on_sent(const unipile_result_t *res, void *data)
+{
+    engine_action_t  *a = data;
+    completion_t      c;
+
+    completion_from_result(&c, a, res, 1);
+
+    if (res->verdict.outcome == UNIPILE_SENT) {
+        c.external_id = a->is_invite ? res->invitation_id : res->message_id;
+        c.conversation_id = res->chat_id != NULL ? res->chat_id : a->chat_id;
+    }
+
+    action_complete(a, &c);
+}
+
+
+static void
+action_send_now(engine_action_t *a)
+{
+    engine_t    *e = a->engine;
+    const char  *values[2] = { a->id, a->token };
+    PGresult    *res;
+    int          rc;
+
+    res = db_exec_params(e->db, "engine.check_before_send", ENGINE_CHECK_SQL,
+                         2, NULL, values);
+    if (res == NULL) {
+        log_warn("%s (step %s) to %s (action %s) not sent: no answer from "
+                 "engine.check_before_send (the lease will expire)",
+                 action_kind(a), a->step, a->who, a->id);
+        action_finish(a);
+        return;
+    }
+
+    if (strcmp(PQgetvalue(res, 0, 0), "ok") != 0) {
+        log_info("%s (step %s) to %s (lead %s, action %s) not sent: %s",
+                 action_kind(a), a->step, a->who, a->lead_id, a->id,
+                 PQgetvalue(res, 0, 0));
+        PQclear(res);
+        action_finish(a);
+        return;
+    }
+
+    PQclear(res);
+
+    if (a->is_invite) {
+        rc = unipile_invite(e->unipile, a->account_id, a->provider_id,
+                            a->text, action_on_sent, a);
+
+    } else if (a->chat_id != NULL) {
+        rc = unipile_send_message(e->unipile, a->chat_id, a->text,
+                                  a->account_id, action_on_sent, a);
+
+    } else {
+        rc = unipile_start_chat(e->unipile, a->account_id, a->provider_id,
+                                a->text, action_on_sent, a);
+    }
+
+    if (rc != 0) {
+        /* checked but never sent: the lease expires, reconciling finds
+         * nothing and the step is scheduled again */
+        action_fail_early(a, NULL, "starting the send");
+    }
+}
+
+
+/* -------------------------------------------------------- reconciling */
+
+static void
+action_on_messages(const unipile_result_t *res, void *data)
+{
+    engine_action_t    *a = data;
+    unipile_message_t   m;
+    json_t             *item;
+    size_t              i;
+
+    if (res->verdict.outcome != UNIPILE_SENT) {
+        action_fail_early(a, res, "listing the chat's messages");
+        return;
+    }
+
+    /* ours, with the step's text, sent after the claim */
+    json_array_foreach(res->items, i, item) {
+        if (unipile_parse_message(item, &m) == 0 && m.is_sender
+            && m.text != NULL && strcmp(m.text, a->text) == 0
+            && (m.timestamp == NULL || strcmp(m.timestamp, a->claimed_at) >= 0))
+        {
+            action_resolve(a, 1, m.id);
+            return;
+        }
+    }
+
+    action_resolve(a, 0, NULL);
+}
+
+
+static void
+action_on_invitation(const unipile_result_t *res, void *data)
+{
+    engine_action_t  *a = data;
+
+    if (res->verdict.outcome != UNIPILE_SENT) {
+        action_fail_early(a, res, "looking for the sent invitation");
+        return;
+    }
+
+    /* an invitation accepted meanwhile is no longer pending */
+    action_resolve(a, res->invitation_id != NULL || a->is_relation,
+                   res->invitation_id);
+}
+
+
+static void
+action_reconcile_in_chat(engine_action_t *a)
+{
+    if (a->chat_id == NULL) {
+        /* no chat with the lead: the message was never sent */
+        action_resolve(a, 0, NULL);
+        return;
+    }
+
+    if (unipile_list_chat_messages(a->engine->unipile, a->chat_id, NULL,
+                                   action_on_messages, a) != 0)
+    {
+        action_fail_early(a, NULL, "listing the chat's messages");
+    }
+}
+
+
+/* ------------------------------------------------ shared: the lead, chat */
+
+static void
+action_on_chat(const unipile_result_t *res, void *data)
+{
+    engine_action_t  *a = data;
+
+    if (res->verdict.outcome != UNIPILE_SENT) {
+        action_fail_early(a, res, "looking for the chat with the lead");
+        return;
+    }
+
+    a->chat_id = dup_or_null(res->chat_id);
+
+    if (a->mode == ACTION_SEND) {
+        action_send_now(a);
+    } else {
+        action_reconcile_in_chat(a);
+    }
+}
+
+
+static void
+action_on_profile(const unipile_result_t *res, void *data)
+{
+    engine_action_t  *a = data;
+
+    if (res->verdict.outcome != UNIPILE_SENT
+        || res->profile.provider_id == NULL)
+    {
+        action_fail_early(a, res, "resolving the lead's LinkedIn profile");
+        return;
+    }
+
+    free(a->provider_id);
+    a->provider_id = strdup(res->profile.provider_id);
+    a->is_relation = res->profile.is_relationship;
+    if (a->provider_id == NULL) {
+        action_fail_early(a, NULL, "resolving the lead's LinkedIn profile");
+        return;
+    }
+
+    action_after_profile(a);
+}
+
+
+static void
+action_after_profile(engine_action_t *a)
+{
+    unipile_t  *u = a->engine->unipile;
+    int         rc;
+
+    if (a->is_invite) {
+        if (a->mode == ACTION_SEND) {
+            action_send_now(a);
+            return;
+        }
+        rc = unipile_find_sent_invitation(u, a->account_id, a->provider_id,
+                                          action_on_invitation, a);
+
+    } else if (a->chat_id == NULL) {
+        rc = unipile_find_chat_with(u, a->account_id, a->provider_id,
+                                    action_on_chat, a);
+
+    } else {
+        if (a->mode == ACTION_SEND) {
+            action_send_now(a);
+        } else {
+            action_reconcile_in_chat(a);
+        }
+        return;
+    }
+
+    if (rc != 0) {
+        action_fail_early(a, NULL, "looking the lead up");
+    }
+}
+
+
+/*
+ * Renders the step and finds the lead's provider id (a profile lookup
+ * when the lead has none yet; always for reconciling an invite, which
+ * also tells whether it was accepted meanwhile).
+ */
+static void
+action_start(engine_action_t *a)
+{
+    char         err[256];
+    const char  *tmpl, *identifier;
+
+    if (a->payload == NULL || a->account_id == NULL) {
+        action_refuse(a, "account_blocked", "the account has no Unipile "
+                      "account id (or the action no payload)");
+        return;
+    }
+
+    tmpl = payload_string(a->payload, "template");
+
+    if (tmpl != NULL) {
+        a->text = template_render(tmpl, json_object_get(a->payload, "vars"),
+                                  err, sizeof(err));
+        if (a->text == NULL) {
+            if (a->mode == ACTION_SEND) {
+                action_refuse(a, "final_lead", err);
+            } else {
+                action_resolve(a, 0, NULL);     /* never sent */
+            }
+            return;
+        }
+
+    } else if (!a->is_invite) {
+        action_refuse(a, "final_lead", "the message step has no text");
+        return;
+    }
+
+    if (a->provider_id != NULL
+        && !(a->mode == ACTION_RECONCILE && a->is_invite))
+    {
+        action_after_profile(a);
+        return;
+    }
+
+    identifier = a->provider_id;
+    if (identifier == NULL) {
+        identifier = payload_string(a->payload, "public_identifier");
+    }
+    if (identifier == NULL) {
+        identifier = payload_string(a->payload, "profile_url");
+    }
+    if (identifier == NULL) {
+        action_refuse(a, "final_lead", "the lead has no LinkedIn "
+                      "identifier (provider id, public identifier or "
+                      "profile URL)");
+        return;
+    }
+
+    if (unipile_get_profile(a->engine->unipile, a->account_id, identifier,
+                            action_on_profile, a) != 0)
+    {
+        action_fail_early(a, NULL, "resolving the lead's LinkedIn profile");
+    }
+}
+
+
+/* ---------------------------------------------------------------- tick */
+
+static void
+engine_take_rows(engine_t *e, PGresult *res, action_mode_t mode)
+{
+    int               row;
+    engine_action_t  *a;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        a = action_from_row(e, res, row, mode);
+        if (a == NULL) {
+            log_error("out of memory: action %s left to its lease",
+                      PQgetvalue(res, row, ACOL_ID));
+            continue;
+        }
+        action_start(a);
+    }
+}
+
+
+static void
+engine_plan(engine_t *e)
+{
+    const char  *values[1] = { ENGINE_PLAN_LIMIT };
+    PGresult    *res;
+
+    res = db_exec_params(e->db, "engine.plan_due", ENGINE_PLAN_SQL, 1, NULL,
+                         values);
+    if (res != NULL && strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+        log_info("planned %s due step(s)", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+}
+
+
+static void
+engine_reconcile(engine_t *e)
+{
+    const char  *values[1] = { ENGINE_RECONCILE_LIMIT };
+    PGresult    *res;
+
+    res = db_exec_params(e->db, "engine.expired_claims", ENGINE_EXPIRED_SQL,
+                         1, NULL, values);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) > 0) {
+        log_info("reconciling %d send(s) whose outcome is unknown (lease "
+                 "expired or the answer lost)", PQntuples(res));
+    }
+    engine_take_rows(e, res, ACTION_RECONCILE);
+    PQclear(res);
+}
+
+
+static void
+engine_claim(engine_t *e)
+{
+    char         limit[16], lease[16];
+    const char  *values[3];
+    PGresult    *res;
+
+    if (e->in_flight >= ENGINE_MAX_IN_FLIGHT) {
+        return;
+    }
+
+    snprintf(limit, sizeof(limit), "%u", ENGINE_MAX_IN_FLIGHT - e->in_flight);
+    snprintf(lease, sizeof(lease), "%d", e->cf->lease_seconds);
+    values[0] = e->cf->worker_id;
+    values[1] = limit;
+    values[2] = lease;
+
+    res = db_exec_params(e->db, "engine.claim_actions", ENGINE_CLAIM_SQL, 3,
+                         NULL, values);
+    if (res == NULL) {
+        return;
+    }
+
+    engine_take_rows(e, res, ACTION_SEND);
+    PQclear(res);
+}
+
+
+static void
+engine_run(engine_t *e)
+{
+    uint64_t  now = loop_now_ms();
+
+    if (now >= e->next_plan_ms) {
+        e->next_plan_ms = now + ENGINE_PLAN_EVERY_MS;
+        engine_plan(e);
+    }
+
+    if (now >= e->next_reconcile_ms) {
+        e->next_reconcile_ms = now + ENGINE_RECONCILE_EVERY_MS;
+        engine_reconcile(e);
+    }
+
+    engine_claim(e);
+}
+
+
+static void
+engine_on_timer(loop_timer_t *timer, void *data)
+{
+    (void) timer;
+    engine_run(data);
+}
+
+
+engine_t *
+engine_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
+{
+    engine_t           *e;
+    unipile_options_t   o;
+
+    if (cf->unipile_dsn == NULL || cf->unipile_api_key == NULL) {
+        log_warn("UNIPILE_DSN or UNIPILE_API_KEY not set: the sequence "
+                 "engine is off (nothing will be sent)");
+        return NULL;
+    }
+
+    e = calloc(1, sizeof(engine_t));
+    if (e == NULL) {
+        return NULL;
+    }
+
+    memset(&o, 0, sizeof(o));
+    o.dsn = cf->unipile_dsn;
+    o.api_key = cf->unipile_api_key;
+    o.timeout_ms = (long) cf->unipile_timeout * 1000;
+    o.max_attempts = ENGINE_HTTP_ATTEMPTS;
+    o.backoff_base_ms = ENGINE_HTTP_BACKOFF_MS;
+    o.backoff_cap_ms = ENGINE_HTTP_BACKOFF_CAP;
+
+    e->unipile = unipile_create(loop, &o);
+    if (e->unipile == NULL) {
+        log_error("the sequence engine is off: UNIPILE_DSN \"%s\" is not "
+                  "usable (or out of memory)", cf->unipile_dsn);
+        free(e);
+        return NULL;
+    }
+
+    /* reconciling while a send may still land would resend it */
+    if ((uint64_t) cf->lease_seconds * 1000
+        <= (uint64_t) o.timeout_ms * o.max_attempts + o.backoff_cap_ms)
+    {
+        log_warn("LIAUTO_LEASE_SECONDS=%d is not longer than a send may "
+                 "take (UNIPILE_TIMEOUT=%d s, %u attempts): a slow send "
+                 "could be reconciled as lost and sent twice",
+                 cf->lease_seconds, cf->unipile_timeout, o.max_attempts);
+    }
+
+    e->loop = loop;
+    e->db = db;
+    e->cf = cf;
+    loop_timer_start(loop, &e->tick, (uint64_t) cf->engine_tick_ms,
+                     (uint64_t) cf->engine_tick_ms, engine_on_timer, e);
+    log_info("sequence engine on: every %d ms, lease %d s, Unipile at %s",
+             cf->engine_tick_ms, cf->lease_seconds, cf->unipile_dsn);
+    return e;
+}
+
+
+/* Runs from the loop, not from inside a callback of the db or client. */
+static void
+engine_kick(engine_t *e)
+{
+    loop_timer_start(e->loop, &e->wake, 0, 0, engine_on_timer, e);
+}
+
+
+void
+engine_wake(engine_t *e)
+{
+    e->next_plan_ms = 0;
+    engine_kick(e);
+}
+
+
+void
+engine_destroy(engine_t *e)
+{
+    loop_timer_stop(&e->tick);
+    loop_timer_stop(&e->wake);
+    unipile_destroy(e->unipile);
+
+    while (e->actions != NULL) {
+        action_free(e->actions);
+    }
+
+    free(e);
+}
