@@ -186,6 +186,10 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
       "api.leads_delete", ngx_null_string },
 
+    { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}/schedule"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      "api.leads_schedule", ngx_null_string },
+
     { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}/events"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       "api.lead_events_list", ngx_null_string },

@@ -106,10 +106,17 @@ SKIP: {
     skip('no cluster found on $PGPORT to restart', 4) unless $cluster;
 
     my $lost_before = () = slurp($log) =~ /database connection lost/g;
-    # fast: do not wait for the worker's session to end by itself
-    system('pg_ctlcluster', '-m', 'fast', $cluster->[0], $cluster->[1],
-           'restart') == 0
-        or BAIL_OUT('pg_ctlcluster restart failed');
+    # fast: do not wait for the worker's session to end by itself.  On a
+    # loaded machine pg_ctlcluster has reported failure for a restart that
+    # happened; what matters is that the server is back, so check that.
+    my $out = qx(pg_ctlcluster -m fast $cluster->[0] $cluster->[1] restart 2>&1);
+    if ($?) {
+        diag("pg_ctlcluster restart said: $out");
+        wait_until(30, sub { system('pg_isready -q') == 0 })
+            or system('pg_ctlcluster', $cluster->[0], $cluster->[1],
+                      'start') == 0
+            or BAIL_OUT("the cluster did not come back: $out");
+    }
     my $restarted_at = db_now();
 
     ok(wait_until(10, sub {
