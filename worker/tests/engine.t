@@ -60,7 +60,7 @@ sub expected_texts {
         "$l->{first}, any thoughts on being " . ($l->{title} // '') . '?');
 }
 
-sub lead_count { return LiautoEngine::lead_count($db, $campaign, $_[0]) }
+sub leads_in { return lead_count($db, $campaign, $_[0]) }
 
 sub sent { return sim_control('GET', 'sent')->{people} }
 
@@ -81,7 +81,7 @@ my %env = (LIAUTO_DATABASE_URL => "dbname=$db",
            UNIPILE_API_KEY => sim_key());
 my $pid = start_worker(\%env, $log, 'run');
 
-ok(wait_until(20, sub { lead_count('invite_sent') == 20 }),
+ok(wait_until(20, sub { leads_in('invite_sent') == 20 }),
    'step 1: every lead is invited') or diag(slurp($log));
 like(slurp($log), qr/sent invite \(step 0\) to engine-lead-03 \(lead /,
      'the log says what was sent to whom');
@@ -117,7 +117,7 @@ $pid = start_worker(\%env, $log, 'run');
 # the dead worker's claim is reconciled once its lease is over
 shift_clock($db, '1 minute');
 
-ok(wait_until(30, sub { lead_count('messaged') == 20 }),
+ok(wait_until(30, sub { leads_in('messaged') == 20 }),
    'step 2: every lead got its first message after the restart')
     or diag(slurp($log));
 SKIP: {
@@ -136,8 +136,8 @@ psql($db, "UPDATE liauto.leads SET status = 'responded'"
           . " WHERE public_identifier = '$replier->{slug}'");
 
 shift_clock($db, '6 minutes');
-ok(wait_until(30, sub { lead_count('completed') == 18
-                        && lead_count('error') == 1 }),
+ok(wait_until(30, sub { leads_in('completed') == 18
+                        && leads_in('error') == 1 }),
    'step 3: every lead but the one that replied and the broken one is '
    . 'done') or diag(slurp($log));
 
