@@ -408,10 +408,20 @@ action_fail_early(engine_action_t *a, const unipile_result_t *res,
 }
 
 
+/*
+ * The action cannot be sent (nothing to send, nobody to send it to): a
+ * send is recorded with the outcome; a claim being reconciled was
+ * certainly not sent either.
+ */
 static void
 action_refuse(engine_action_t *a, const char *outcome, const char *why)
 {
     completion_t  c;
+
+    if (a->mode == ACTION_RECONCILE) {
+        action_resolve(a, 0, NULL);
+        return;
+    }
 
     completion_init(&c, outcome, why);
     action_complete(a, &c);
@@ -652,11 +662,7 @@ action_start(engine_action_t *a)
         a->text = template_render(tmpl, json_object_get(a->payload, "vars"),
                                   err, sizeof(err));
         if (a->text == NULL) {
-            if (a->mode == ACTION_SEND) {
-                action_refuse(a, "final_lead", err);
-            } else {
-                action_resolve(a, 0, NULL);     /* never sent */
-            }
+            action_refuse(a, "final_lead", err);
             return;
         }
 
