@@ -143,8 +143,12 @@ SELECT 'CREATE DATABASE liauto OWNER liauto'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'liauto') \gexec
 SQL
     pg_run psql -q -p "$port" -d liauto -c 'CREATE EXTENSION IF NOT EXISTS pgcrypto' >/dev/null
-    LIAUTO_DATABASE_URL="host=127.0.0.1 port=$port dbname=liauto user=liauto password=$pw"
-    export LIAUTO_DATABASE_URL
+    export LIAUTO_DATABASE_URL=$(db_url)
+}
+
+# the local stack's database, as the worker and nginx reach it
+db_url() {
+    echo "host=127.0.0.1 port=$LIAUTO_PG_PORT dbname=liauto user=liauto password=$(cat "$VAR/db-password")"
 }
 
 admin_user() {
@@ -181,6 +185,18 @@ nginx_conf() {
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+worker_stop() {
+    local i
+    pid_alive "$VAR/run/worker.pid" || return 0
+    log "stopping liauto-worker"
+    kill -TERM "$(cat "$VAR/run/worker.pid")"
+    for i in $(seq 1 100); do
+        pid_alive "$VAR/run/worker.pid" || break
+        sleep 0.1
+    done
+    rm -f "$VAR/run/worker.pid"
+}
+
 # the Unipile/Resend simulator (t/sim), for when no real keys are set
 sim_key() {
     [ -s "$VAR/sim-api-key" ] \
@@ -213,11 +229,11 @@ cmd_up() {
         export UNIPILE_DSN="http://127.0.0.1:$LIAUTO_SIM_PORT"
         export UNIPILE_API_KEY=$(sim_key)
     fi
-    if ! pid_alive "$VAR/run/worker.pid"; then
-        log "starting liauto-worker"
-        setsid "$WORKER_BIN" run >>"$VAR/log/worker.log" 2>&1 </dev/null &
-        echo $! >"$VAR/run/worker.pid"
-    fi
+    # restarted, so that it runs what was just built
+    worker_stop
+    log "starting liauto-worker"
+    setsid "$WORKER_BIN" run >>"$VAR/log/worker.log" 2>&1 </dev/null &
+    echo $! >"$VAR/run/worker.pid"
 
     [ -n "$simulated" ] && sim_up
 
@@ -259,16 +275,7 @@ cmd_down() {
         log "stopping nginx"
         nginx -p "$VAR/nginx/" -c conf/nginx.conf -s quit
     fi
-    if pid_alive "$VAR/run/worker.pid"; then
-        log "stopping liauto-worker"
-        kill -TERM "$(cat "$VAR/run/worker.pid")"
-        local i
-        for i in $(seq 1 50); do
-            pid_alive "$VAR/run/worker.pid" || break
-            sleep 0.1
-        done
-        rm -f "$VAR/run/worker.pid"
-    fi
+    worker_stop
     if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
         log "stopping PostgreSQL $PG_VERSION/$PG_CLUSTER (data kept)"
         pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop 2>/dev/null || true
@@ -383,6 +390,85 @@ cmd_bench() {
     with_throwaway_pg "$ROOT/t/bench/run.sh"
 }
 
+# ---------------------------------------------------------------- demo
+
+# json_get KEY: a top-level string/number field of the JSON on stdin
+json_get() {
+    perl -MJSON::PP -e 'local $/; my $v = decode_json(<STDIN>)->{$ARGV[0]};
+        print defined $v ? $v : ""' "$1"
+}
+
+# api METHOD PATH [BODY [CONTENT-TYPE]]: the running stack's API as admin
+api() {
+    curl -fsS -X "$1" "http://127.0.0.1:$LIAUTO_PORT/api/v1$2" \
+         -H "Authorization: Bearer $DEMO_TOKEN" \
+         -H "Content-Type: ${4:-application/json}" ${3:+--data-binary "$3"}
+}
+
+sim() {
+    curl -fsS -X "$1" "http://127.0.0.1:$LIAUTO_SIM_PORT/_sim$2" ${3:+-d "$3"}
+}
+
+# ./build.sh demo: on the stack `up` started (with the simulator), a demo
+# client, sender and campaign whose steps are minutes apart; run it again
+# to see the leads move.
+cmd_demo() {
+    curl -fs "http://127.0.0.1:$LIAUTO_PORT/api/v1/health" >/dev/null \
+        || die "the stack is not up: ./build.sh up first"
+    pid_alive "$VAR/sim/logs/nginx.pid" \
+        || die "the demo needs the simulator (UNIPILE_API_KEY unset at up)"
+
+    DEMO_TOKEN=$(curl -fsS "http://127.0.0.1:$LIAUTO_PORT/api/v1/auth/login" \
+        -H 'Content-Type: application/json' \
+        -d "{\"email\":\"${LIAUTO_ADMIN_EMAIL:-admin@liauto.local}\",\"password\":\"${LIAUTO_ADMIN_PASSWORD:-$(cat "$VAR/admin-password")}\"}" \
+        | json_get access_token)
+
+    if [ ! -s "$VAR/demo-campaign" ]; then
+        log "creating the demo: client, sender, campaign, 8 leads"
+        # people accept 20 s after the invite and never reply by themselves
+        sim POST /config '{"auto_people":true,"accept_after_ms":20000,"reply_after_ms":-1}' >/dev/null
+        local sim_account client account campaign
+        sim_account=$(sim POST /accounts '{"name":"Demo Sender"}' | json_get id)
+        client=$(api POST /clients '{"name":"Demo agency","timezone":"UTC"}' | json_get id)
+        account=$(api POST /linkedin-accounts "{\"client_id\":\"$client\",\"name\":\"Demo Sender\",\"unipile_account_id\":\"$sim_account\",\"timezone\":\"UTC\"}" | json_get id)
+        # human pacing is tens of seconds to minutes; the demo goes faster
+        psql "$(db_url)" -qc "UPDATE liauto.linkedin_accounts SET spacing_min_seconds = 2, spacing_max_seconds = 5 WHERE id = '$account'"
+        campaign=$(api POST /campaigns "{\"client_id\":\"$client\",\"name\":\"Demo campaign\",\"linkedin_account_id\":\"$account\",\"timezone\":\"UTC\",\"working_hours_start\":\"00:00\",\"working_hours_end\":\"23:59\",\"working_days\":[1,2,3,4,5,6,7]}" | json_get id)
+        api PUT "/campaigns/$campaign/sequence" '{"steps":[
+            {"type":"invite","note":"Hi {{first_name}}, I help teams like {{company|yours}} book meetings.","delay_days":0},
+            {"type":"message","text":"Thanks for connecting, {{first_name|there}}!","delay_minutes":1},
+            {"type":"message","text":"{{first_name}}, worth a 15-minute call next week?","delay_minutes":2}]}' >/dev/null
+        api POST "/campaigns/$campaign/leads/import" "First Name,Last Name,Company,Title,LinkedIn URL
+Ada,Lovelace,Analytical Engines,Countess,https://www.linkedin.com/in/demo-ada-lovelace/
+Grace,Hopper,US Navy,Rear Admiral,https://www.linkedin.com/in/demo-grace-hopper/
+Alan,Turing,Bletchley Park,Cryptanalyst,https://www.linkedin.com/in/demo-alan-turing/
+Katherine,Johnson,NASA,Mathematician,https://www.linkedin.com/in/demo-katherine-johnson/
+Edsger,Dijkstra,,Professor,https://www.linkedin.com/in/demo-edsger-dijkstra/
+Margaret,Hamilton,MIT,Director,https://www.linkedin.com/in/demo-margaret-hamilton/
+Linus,Torvalds,Linux Foundation,Fellow,https://www.linkedin.com/in/demo-linus-torvalds/
+Barbara,Liskov,MIT,Institute Professor,https://www.linkedin.com/in/demo-barbara-liskov/" text/csv >/dev/null
+        api POST /automation/scheduler/actions/start >/dev/null
+        api POST "/campaigns/$campaign/actions/start" >/dev/null
+        echo "$campaign" >"$VAR/demo-campaign"
+        echo "demo campaign $campaign started; run ./build.sh demo again to follow it"
+    fi
+
+    local campaign
+    campaign=$(cat "$VAR/demo-campaign")
+    echo
+    api GET "/campaigns/$campaign/status"
+    echo
+    echo
+    api GET "/campaigns/$campaign/leads?limit=50" | perl -MJSON::PP -0777 -ne '
+        for my $l (@{decode_json($_)->{data}}) {
+            printf "%-10s %-10s %-12s step %d\n", $l->{first_name},
+                   $l->{last_name}, $l->{status}, $l->{current_step};
+        }'
+    echo
+    echo "why each lead waits: GET /api/v1/leads/{id}/schedule; what the"
+    echo "simulator received: curl 127.0.0.1:$LIAUTO_SIM_PORT/_sim/sent"
+}
+
 usage() {
     cat <<'EOF'
 usage: ./build.sh <command>
@@ -393,11 +479,12 @@ usage: ./build.sh <command>
   status   say what runs
   test     run every test suite against a throwaway Postgres
   bench    wrk against the module next to nginx's return 200 and pgbench
+  demo     on a running stack with the simulator: a demo campaign, then its progress
 EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|bench|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
+    deps|build|up|down|status|test|bench|demo|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;
 esac

@@ -129,7 +129,7 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
     if (key == NULL || (rt->flags & NGX_LIAUTO_ROUTE_PUBLIC)
         || r->method == NGX_HTTP_GET || r->method == NGX_HTTP_HEAD)
     {
-        return ngx_liauto_query(ctx, (char *) rt->sql.data,
+        return ngx_liauto_query(ctx, rt->sql,
                                 ngx_liauto_api_done);
     }
 
@@ -154,39 +154,6 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
 
     return ngx_liauto_query(ctx, NGX_LIAUTO_IDEMPOTENCY_SQL,
                             ngx_liauto_api_done);
-}
-
-
-/* fills rt->sql of every SQL-backed route once, at configuration time */
-
-ngx_int_t
-ngx_liauto_api_init_routes(ngx_conf_t *cf)
-{
-    size_t               len;
-    u_char              *p;
-    ngx_liauto_route_t  *rt;
-
-    for (rt = ngx_liauto_route_table(); rt->handler; rt++) {
-
-        if (rt->function == NULL || rt->sql.data) {
-            continue;
-        }
-
-        len = sizeof("SELECT status, body FROM ($1::jsonb, $2::text[], "
-                     "$3::jsonb, $4::jsonb)") + ngx_strlen(rt->function);
-
-        p = ngx_pnalloc(cf->pool, len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        rt->sql.data = p;
-        rt->sql.len = ngx_sprintf(p, "SELECT status, body FROM %s("
-                                  "$1::jsonb, $2::text[], $3::jsonb, "
-                                  "$4::jsonb)%Z", rt->function) - p - 1;
-    }
-
-    return NGX_OK;
 }
 
 

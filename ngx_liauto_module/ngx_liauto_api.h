@@ -11,7 +11,6 @@
 #include "ngx_liauto_module.h"
 
 
-ngx_int_t ngx_liauto_api_init_routes(ngx_conf_t *cf);
 ngx_int_t ngx_liauto_api_call(ngx_liauto_ctx_t *ctx);
 
 

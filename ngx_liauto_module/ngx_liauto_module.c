@@ -10,7 +10,6 @@
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
-#include "ngx_liauto_api.h"
 
 
 #define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
@@ -408,10 +407,6 @@ ngx_liauto_check_pool_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_liauto_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_liauto_api_init_routes(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     return ngx_liauto_filter_init(cf);
 }
 

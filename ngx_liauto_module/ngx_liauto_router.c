@@ -25,188 +25,187 @@ static ngx_int_t ngx_liauto_not_allowed(ngx_http_request_t *r,
 static ngx_liauto_route_t  ngx_liauto_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("/api/v1/health"),
-      ngx_liauto_ops_health, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL,
-      ngx_null_string },
+      ngx_liauto_ops_health, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL, NULL },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/auth/login"),
       ngx_liauto_api_call,
       NGX_LIAUTO_ROUTE_PUBLIC|NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_TOKENS,
-      NGX_LIAUTO_ROLE_ANY, "api.auth_login", ngx_null_string },
+      NGX_LIAUTO_ROLE_ANY, NGX_LIAUTO_SQL("api.auth_login") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/auth/refresh"),
       ngx_liauto_api_call,
       NGX_LIAUTO_ROUTE_PUBLIC|NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_TOKENS,
-      NGX_LIAUTO_ROLE_ANY, "api.auth_refresh", ngx_null_string },
+      NGX_LIAUTO_ROLE_ANY, NGX_LIAUTO_SQL("api.auth_refresh") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/auth/logout"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
-      NGX_LIAUTO_ROLE_VIEWER, "api.auth_logout", ngx_null_string },
+      NGX_LIAUTO_ROLE_VIEWER, NGX_LIAUTO_SQL("api.auth_logout") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/auth/me"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_VIEWER, "api.auth_me", ngx_null_string },
+      NGX_LIAUTO_ROLE_VIEWER, NGX_LIAUTO_SQL("api.auth_me") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/users"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_ADMIN, "api.users_list", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.users_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/users"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
-      NGX_LIAUTO_ROLE_ADMIN, "api.users_create", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.users_create") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/users/{id}"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_ADMIN, "api.users_get", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.users_get") },
 
     { NGX_HTTP_PATCH, ngx_string("/api/v1/users/{id}"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
-      NGX_LIAUTO_ROLE_ADMIN, "api.users_update", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.users_update") },
 
     { NGX_HTTP_DELETE, ngx_string("/api/v1/users/{id}"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_ADMIN, "api.users_delete", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.users_delete") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/clients"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_VIEWER, "api.clients_list", ngx_null_string },
+      NGX_LIAUTO_ROLE_VIEWER, NGX_LIAUTO_SQL("api.clients_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/clients"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
-      NGX_LIAUTO_ROLE_ADMIN, "api.clients_create", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.clients_create") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/clients/{id}"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_VIEWER, "api.clients_get", ngx_null_string },
+      NGX_LIAUTO_ROLE_VIEWER, NGX_LIAUTO_SQL("api.clients_get") },
 
     { NGX_HTTP_PATCH, ngx_string("/api/v1/clients/{id}"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY,
-      NGX_LIAUTO_ROLE_ADMIN, "api.clients_update", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.clients_update") },
 
     { NGX_HTTP_DELETE, ngx_string("/api/v1/clients/{id}"),
       ngx_liauto_api_call, 0,
-      NGX_LIAUTO_ROLE_ADMIN, "api.clients_delete", ngx_null_string },
+      NGX_LIAUTO_ROLE_ADMIN, NGX_LIAUTO_SQL("api.clients_delete") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.accounts_list", ngx_null_string },
+      NGX_LIAUTO_SQL("api.accounts_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/linkedin-accounts"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.accounts_create", ngx_null_string },
+      NGX_LIAUTO_SQL("api.accounts_create") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.accounts_get", ngx_null_string },
+      NGX_LIAUTO_SQL("api.accounts_get") },
 
     { NGX_HTTP_PATCH, ngx_string("/api/v1/linkedin-accounts/{id}"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.accounts_update", ngx_null_string },
+      NGX_LIAUTO_SQL("api.accounts_update") },
 
     { NGX_HTTP_DELETE, ngx_string("/api/v1/linkedin-accounts/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
-      "api.accounts_delete", ngx_null_string },
+      NGX_LIAUTO_SQL("api.accounts_delete") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.campaigns_list", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/campaigns"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_create", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_create") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.campaigns_get", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_get") },
 
     { NGX_HTTP_PATCH, ngx_string("/api/v1/campaigns/{id}"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_update", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_update") },
 
     { NGX_HTTP_DELETE, ngx_string("/api/v1/campaigns/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_delete", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_delete") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/sequence"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.campaigns_sequence_get", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_sequence_get") },
 
     { NGX_HTTP_PUT, ngx_string("/api/v1/campaigns/{id}/sequence"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_sequence_put", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_sequence_put") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/status"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.campaigns_status", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_status") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/actions/start"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_start", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_start") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/actions/pause"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaigns_pause", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaigns_pause") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/leads"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.campaign_leads_list", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaign_leads_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/leads"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.campaign_leads_create", ngx_null_string },
+      NGX_LIAUTO_SQL("api.campaign_leads_create") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/campaigns/{id}/leads/import"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_IN, NGX_LIAUTO_ROLE_AGENT,
-      "api.leads_import", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_import") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/leads/export"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
-      "api.leads_export", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_export") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/events/export"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
-      "api.lead_events_export", ngx_null_string },
+      NGX_LIAUTO_SQL("api.lead_events_export") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/leads"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.leads_list", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_list") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/leads"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.leads_create", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_create") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.leads_get", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_get") },
 
     { NGX_HTTP_PATCH, ngx_string("/api/v1/leads/{id}"),
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
-      "api.leads_update", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_update") },
 
     { NGX_HTTP_DELETE, ngx_string("/api/v1/leads/{id}"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
-      "api.leads_delete", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_delete") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}/schedule"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.leads_schedule", ngx_null_string },
+      NGX_LIAUTO_SQL("api.leads_schedule") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/leads/{id}/events"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.lead_events_list", ngx_null_string },
+      NGX_LIAUTO_SQL("api.lead_events_list") },
 
     { NGX_HTTP_GET, ngx_string("/api/v1/automation/scheduler/status"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
-      "api.scheduler_status", ngx_null_string },
+      NGX_LIAUTO_SQL("api.scheduler_status") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/automation/scheduler/actions/start"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
-      "api.scheduler_start", ngx_null_string },
+      NGX_LIAUTO_SQL("api.scheduler_start") },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/automation/scheduler/actions/stop"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
-      "api.scheduler_stop", ngx_null_string },
+      NGX_LIAUTO_SQL("api.scheduler_stop") },
 
-    { 0, ngx_null_string, NULL, 0, 0, NULL, ngx_null_string }
+    { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 
 

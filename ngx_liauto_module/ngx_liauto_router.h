@@ -42,8 +42,14 @@ struct ngx_liauto_route_s {
     ngx_uint_t                   flags;
     ngx_uint_t                   role;
     char                        *function;     /* api.<name>, or NULL */
-    ngx_str_t                    sql;          /* the call of function */
+    char                        *sql;          /* the call of function */
 };
+
+
+/* the function of a resource route and the statement that calls it */
+#define NGX_LIAUTO_SQL(fn)                                                    \
+    fn, "SELECT status, body FROM " fn                                        \
+        "($1::jsonb, $2::text[], $3::jsonb, $4::jsonb)"
 
 
 ngx_int_t ngx_liauto_route(ngx_http_request_t *r, ngx_liauto_ctx_t *ctx);
