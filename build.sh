@@ -185,6 +185,18 @@ nginx_conf() {
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# nginx_stop PREFIX: graceful stop, waiting until the master is gone
+nginx_stop() {
+    local i
+    pid_alive "$1/logs/nginx.pid" || return 0
+    log "stopping nginx ($1)"
+    nginx -p "$1/" -c conf/nginx.conf -s quit
+    for i in $(seq 1 100); do
+        pid_alive "$1/logs/nginx.pid" || return 0
+        sleep 0.1
+    done
+}
+
 worker_stop() {
     local i
     pid_alive "$VAR/run/worker.pid" || return 0
@@ -239,12 +251,11 @@ cmd_up() {
 
     nginx_conf "$VAR/nginx" "$LIAUTO_PORT" "$LIAUTO_DATABASE_URL"
     nginx -t -q -p "$VAR/nginx/" -c conf/nginx.conf
-    if pid_alive "$VAR/nginx/logs/nginx.pid"; then
-        nginx -p "$VAR/nginx/" -c conf/nginx.conf -s reload
-    else
-        log "starting nginx on 127.0.0.1:$LIAUTO_PORT"
-        nginx -p "$VAR/nginx/" -c conf/nginx.conf
-    fi
+    # a reload would keep the module already loaded (dlopen of the same
+    # path): restart, so nginx runs the module just built
+    nginx_stop "$VAR/nginx"
+    log "starting nginx on 127.0.0.1:$LIAUTO_PORT"
+    nginx -p "$VAR/nginx/" -c conf/nginx.conf
 
     local i
     for i in $(seq 1 50); do
@@ -271,10 +282,7 @@ cmd_down() {
         log "stopping the simulator"
         nginx -p "$VAR/sim/" -c conf/nginx.conf -s quit
     fi
-    if pid_alive "$VAR/nginx/logs/nginx.pid"; then
-        log "stopping nginx"
-        nginx -p "$VAR/nginx/" -c conf/nginx.conf -s quit
-    fi
+    nginx_stop "$VAR/nginx"
     worker_stop
     if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
         log "stopping PostgreSQL $PG_VERSION/$PG_CLUSTER (data kept)"
