@@ -207,9 +207,13 @@ action_from_row(engine_t *e, PGresult *res, int row, action_mode_t mode)
     a->provider_id = dup_or_null(payload_string(a->payload, "provider_id"));
     a->chat_id = dup_or_null(payload_string(a->payload, "conversation_id"));
 
+    /* borrowed from the payload, which outlives every change above */
     a->who = payload_string(a->payload, "public_identifier");
     if (a->who == NULL) {
-        a->who = a->provider_id != NULL ? a->provider_id : a->lead_id;
+        a->who = payload_string(a->payload, "provider_id");
+    }
+    if (a->who == NULL) {
+        a->who = a->lead_id;
     }
 
     return a;
@@ -254,9 +258,13 @@ action_complete(engine_action_t *a, const completion_t *c)
                                "the send be reconciled" : "");
 
     } else {
-        log_warn("%s (step %s) to %s (lead %s, action %s) not sent: %s: "
+        /* after an unknown outcome the send may well have happened */
+        log_warn("%s (step %s) to %s (lead %s, action %s) %s: %s: "
                  "%s -> action %s", action_kind(a), a->step, a->who,
-                 a->lead_id, a->id, c->outcome,
+                 a->lead_id, a->id,
+                 strcmp(c->outcome, "unknown") == 0 ? "maybe sent"
+                                                    : "not sent",
+                 c->outcome,
                  c->error[0] != '\0' ? c->error : "no details",
                  res != NULL ? PQgetvalue(res, 0, 0) : "(not recorded)");
     }
