@@ -1093,6 +1093,20 @@ ngx_liauto_jwt_encode(ngx_http_request_t *r, jwt_t *jwt, ngx_str_t *token)
 }
 
 
+/* both variable getters: a value, or "" when the token gave none */
+
+static void
+ngx_liauto_jwt_set_variable(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->len = len;
+    v->data = data ? data : (u_char *) "";
+}
+
+
 static ngx_int_t
 ngx_liauto_jwt_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -1105,20 +1119,13 @@ ngx_liauto_jwt_claim_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
     if (res->claims == NULL) {
-        v->len = 0;
-        v->data = (u_char *) "";
+        ngx_liauto_jwt_set_variable(v, NULL, 0);
         return NGX_OK;
     }
 
     claim = (ngx_str_t *) ((char *) res->claims + data);
-
-    v->len = claim->len;
-    v->data = claim->data;
+    ngx_liauto_jwt_set_variable(v, claim->data, claim->len);
 
     return NGX_OK;
 }
@@ -1135,18 +1142,8 @@ ngx_liauto_jwt_error_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    if (res->reason == NULL) {
-        v->len = 0;
-        v->data = (u_char *) "";
-        return NGX_OK;
-    }
-
-    v->len = ngx_strlen(res->reason);
-    v->data = (u_char *) res->reason;
+    ngx_liauto_jwt_set_variable(v, (u_char *) res->reason,
+                                res->reason ? ngx_strlen(res->reason) : 0);
 
     return NGX_OK;
 }
