@@ -29,18 +29,21 @@ SELECT columns_are('liauto', 'users',
 SELECT columns_are('liauto', 'refresh_tokens',
     ARRAY['id', 'user_id', 'family_id', 'token_hash', 'created_at',
           'updated_at', 'expires_at', 'rotated_at', 'revoked_at']);
-SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011
+SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011,
+                                                   -- warmup_*: 0025
     ARRAY['id', 'client_id', 'name', 'unipile_account_id',
           'provider_user_id', 'status', 'timezone', 'daily_invite_limit',
           'daily_message_limit', 'weekly_invite_limit', 'cooldown_until',
           'created_at', 'updated_at', 'spacing_min_seconds',
           'spacing_max_seconds', 'last_action_at', 'next_action_at',
-          'status_reason']);
-SELECT columns_are('liauto', 'campaigns',
+          'status_reason', 'warmup_days', 'warmup_start_percent',
+          'warmup_started_on']);
+SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025
     ARRAY['id', 'client_id', 'linkedin_account_id', 'name', 'status',
           'timezone', 'working_hours_start', 'working_hours_end',
           'working_days', 'sequence', 'started_at', 'paused_at',
-          'created_at', 'updated_at']);
+          'created_at', 'updated_at', 'stop_company_on_reply',
+          'company_daily_invite_cap']);
 SELECT columns_are('liauto', 'leads',
     ARRAY['id', 'client_id', 'campaign_id', 'first_name', 'last_name',
           'company', 'title', 'email', 'public_identifier', 'provider_id',
