@@ -600,7 +600,10 @@ if ($acc) {
     main::api_when_served('GET', "/api/v1/linkedin-accounts/$acc", 200,
                           token => $t);
     main::api_when_served('PATCH', "/api/v1/linkedin-accounts/$acc", 200,
-                          token => $t, json => { daily_invite_limit => 10 });
+                          token => $t, json => { daily_invite_limit => 10,
+                                                 warmup_days => 14 });
+    main::api_when_served('GET', "/api/v1/linkedin-accounts/$acc/budget",
+                          200, token => $t);
 }
 
 my $camp = main::id_of(main::api_when_served('POST', '/api/v1/campaigns',
@@ -681,6 +684,18 @@ if ($acc) {
     main::api_when_served('DELETE', "/api/v1/linkedin-accounts/$acc", 204,
                           token => $t);
 }
+
+my $entry = main::id_of(main::api_when_served('POST', '/api/v1/blocklist',
+    201, token => $t, json => { client_id => $client, kind => 'domain',
+                                value => 'https://www.t030.example/x' }));
+main::api_when_served('POST', '/api/v1/blocklist', 409, token => $t,
+    json => { client_id => $client, kind => 'domain', value => 't030.example' });
+main::api_when_served('POST', '/api/v1/blocklist', 422, token => $t,
+    json => { client_id => $client, kind => 'person', value => '' });
+main::api_when_served('GET', '/api/v1/blocklist?filter[kind]=domain', 200,
+                      token => $t);
+main::api_when_served('DELETE', "/api/v1/blocklist/$entry", 204, token => $t)
+    if $entry;
 
 main::api_when_served('GET', '/api/v1/automation/scheduler/status', 200,
                       token => $t);
