@@ -305,9 +305,17 @@ is_deeply([validate_schema({ '$ref' => '#/components/schemas/Event' },
      '/occurred_at: "24/11/2026" is not a date-time'],
     'validator: uuid and date-time formats are checked, null allowed');
 
-is_deeply([validate_schema({ type => 'string', not => {} }, 'x')],
-          ["/: the validator does not know the schema keyword 'not'"],
+is_deeply([validate_schema({ type => 'array', contains => {} }, [])],
+          ["/: the validator does not know the schema keyword 'contains'"],
           'validator: an unsupported keyword fails instead of passing');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
+    { steps => [ { type => 'invite', delay_days => 0,
+                   variants => ['a', 'b'] },
+                 { type => 'message', text => 'x', delay_days => 1,
+                   variants => ['c', 'd'] } ] })],
+    ['/steps/1: matches the schema under "not"'],
+    'validator: "not" refuses a text and variants together');
 
 
 # ---------------------------------------------------- nginx: serving, real
@@ -634,6 +642,12 @@ if ($camp) {
         json => { steps => [ { type => 'message', text => '{{nope}}',
                                delay_days => -1 } ] });
     main::api_when_served('GET', "$c/status", 200, token => $t);
+    main::api_when_served('PUT', "$c/sequence", 200, token => $t,
+        json => { steps => [
+            { type => 'invite', variants => ['Hi {{first_name}}', 'Hello'],
+              delay_days => 0 } ] });
+    main::api_when_served('GET', "$c/sequence", 200, token => $t);
+    main::api_when_served('GET', "$c/analytics/variants", 200, token => $t);
 
     my $lead = main::id_of(main::api_when_served('POST', '/api/v1/leads',
         201, token => $t,

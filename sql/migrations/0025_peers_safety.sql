@@ -696,8 +696,9 @@ COMMENT ON FUNCTION liauto.reserve_budget(uuid, text, timestamptz) IS
     'not exist. Race-free in READ COMMITTED: an upsert whose WHERE sees '
     'the locked row, and invites serialised per account.';
 
-CREATE OR REPLACE FUNCTION liauto.budget_remaining(p_account_id uuid, p_kind text,
-                                        p_at timestamptz)
+CREATE OR REPLACE FUNCTION liauto.budget_remaining(p_account_id uuid,
+                                                   p_kind text,
+                                                   p_at timestamptz)
 RETURNS TABLE (remaining integer, resets_at timestamptz, limited_by text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -820,7 +821,8 @@ LANGUAGE sql IMMUTABLE AS $$
     }'::jsonb
 $$;
 
-CREATE OR REPLACE FUNCTION liauto.campaign_json(c liauto.campaigns) RETURNS jsonb
+CREATE OR REPLACE FUNCTION liauto.campaign_json(c liauto.campaigns)
+RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', c.id,

@@ -146,6 +146,37 @@ is(psql($db, "SELECT invites FROM liauto.rate_usage AS u"
              . " AND u.day = (liauto.now() AT TIME ZONE 'Europe/Paris')::date"),
    10, "the day's usage is 10");
 
+# --- A/B variants: what the simulator received is what analytics count
+shift_clock($db, '24 hours');
+psql($db, "UPDATE liauto.campaigns SET variant_seed = 7, sequence ="
+          . " '[{\"type\": \"invite\", \"delay_days\": 0, \"variants\":"
+          . " [\"Hi {{first_name}} (A)\", \"Hello {{first_name}} (B)\"]}]'"
+          . " WHERE id = '$campaign'");
+my @ab = map { new_lead("ab$_", "AB Company $_") } 1 .. 8;
+ok(wait_until(15, sub { 8 == grep { invitations_to($_) == 1 } @ab }),
+   'eight leads are invited') or diag(slurp($log));
+my %seen;
+for my $l (@ab) {
+    my ($inv) = @{ sim_control('GET', "invitations?provider_id="
+                               . $l->{provider_id})->{invitations} };
+    my $variant = lead_value($db, $l, "(SELECT meta ->> 'variant' FROM"
+                  . " liauto.events AS e WHERE e.lead_id = leads.id AND"
+                  . " e.type = 'connection_request_sent')");
+    my $text = $variant == 0 ? "Hi $l->{first} (A)" : "Hello $l->{first} (B)";
+    $seen{$variant}++ if $inv->{message} eq $text;
+}
+is(($seen{0} // 0) + ($seen{1} // 0), 8,
+   'each lead received the text of the variant recorded for it');
+ok($seen{0} && $seen{1}, 'both variants were used');
+my $stats = psql($db, "SELECT string_agg((v ->> 'variant') || ':'"
+                      . " || (v ->> 'sent'), ' ' ORDER BY v ->> 'variant')"
+                      . " FROM api.campaigns_variants('{\"role\": \"admin\"}',"
+                      . " '{$campaign}', '{}', NULL) AS r,"
+                      . " jsonb_array_elements(r.body::jsonb"
+                      . " #> '{steps,0,variants}') AS v");
+is($stats, "0:$seen{0} 1:$seen{1}",
+   'the variant analytics count what the simulator received');
+
 is(stop_worker($pid, 'TERM', 10), 0, 'the worker stops cleanly');
 
 done_testing();

@@ -201,6 +201,7 @@ my %VALIDATORS = (
     allOf                 => \&_kw_all_of,
     anyOf                 => \&_kw_any_of,
     oneOf                 => \&_kw_one_of,
+    not                   => \&_kw_not,
     unevaluatedProperties => sub { },     # last, in _check
 );
 
@@ -439,6 +440,13 @@ sub _kw_one_of {
     return _fail($cx, 'matches ' . @ok . ' of oneOf, must match one')
         if @ok > 1;
     $cx->{seen}{$_} = 1 for keys %{ $ok[0][1] };
+}
+
+# annotations of a "not" subschema are never collected (JSON Schema 2020-12)
+sub _kw_not {
+    my ($cx, $schema, $data) = @_;
+    my ($alt) = _alternatives($cx, [$schema], $data);
+    _fail($cx, 'matches the schema under "not"') if !@{ $alt->[0] };
 }
 
 sub _why {
