@@ -113,6 +113,10 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.campaigns_variants") },
 
+    { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts/{id}/invitations"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.accounts_invitations") },
+
     { NGX_HTTP_GET, ngx_string("/api/v1/blocklist"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.blocklist_list") },

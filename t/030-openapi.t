@@ -612,6 +612,9 @@ if ($acc) {
                                                  warmup_days => 14 });
     main::api_when_served('GET', "/api/v1/linkedin-accounts/$acc/budget",
                           200, token => $t);
+    main::api_when_served('GET',
+                          "/api/v1/linkedin-accounts/$acc/invitations", 200,
+                          token => $t);
 }
 
 my $camp = main::id_of(main::api_when_served('POST', '/api/v1/campaigns',

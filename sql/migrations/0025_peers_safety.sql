@@ -781,6 +781,25 @@ COMMENT ON FUNCTION liauto.budget_remaining(uuid, text, timestamptz) IS
 -- The new fields in the API
 -- ------------------------------------------------------------------------
 
+-- auto-withdraw (used from 0027)
+ALTER TABLE liauto.campaigns
+    ADD COLUMN auto_withdraw_days integer DEFAULT 21
+        CONSTRAINT campaigns_auto_withdraw_days_check
+        CHECK (auto_withdraw_days BETWEEN 1 AND 365);
+
+COMMENT ON COLUMN liauto.campaigns.auto_withdraw_days IS
+    'Withdraw an invitation of this campaign still pending this many days '
+    'after it was sent; NULL = never.';
+
+ALTER TABLE liauto.linkedin_accounts
+    ADD COLUMN daily_withdraw_limit integer NOT NULL DEFAULT 20
+        CONSTRAINT linkedin_accounts_daily_withdraw_limit_check
+        CHECK (daily_withdraw_limit BETWEEN 0 AND 1000);
+
+COMMENT ON COLUMN liauto.linkedin_accounts.daily_withdraw_limit IS
+    'At most this many automatic withdrawals a local day (0 = none).';
+
+
 CREATE OR REPLACE FUNCTION liauto.account_json(a liauto.linkedin_accounts)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -799,6 +818,7 @@ LANGUAGE sql STABLE AS $$
         'warmup_days', a.warmup_days,
         'warmup_start_percent', a.warmup_start_percent,
         'warmup_started_on', a.warmup_started_on,
+        'daily_withdraw_limit', a.daily_withdraw_limit,
         'created_at', api.ts(a.created_at),
         'updated_at', api.ts(a.updated_at))
 $$;
@@ -817,6 +837,7 @@ LANGUAGE sql IMMUTABLE AS $$
         "weekly_invite_limit": {"type": "int", "min": 0, "max": 100000},
         "warmup_days": {"type": "int", "min": 0, "max": 90},
         "warmup_start_percent": {"type": "int", "min": 1, "max": 100},
+        "daily_withdraw_limit": {"type": "int", "min": 0, "max": 1000},
         "client_id": {"type": "uuid"}
     }'::jsonb
 $$;
@@ -836,6 +857,7 @@ LANGUAGE sql STABLE AS $$
         'working_days', to_jsonb(c.working_days),
         'stop_company_on_reply', c.stop_company_on_reply,
         'company_daily_invite_cap', c.company_daily_invite_cap,
+        'auto_withdraw_days', c.auto_withdraw_days,
         'started_at', api.ts(c.started_at),
         'paused_at', api.ts(c.paused_at),
         'created_at', api.ts(c.created_at),
@@ -854,7 +876,9 @@ LANGUAGE sql IMMUTABLE AS $$
         "working_days": {"type": "array"},
         "stop_company_on_reply": {"type": "bool"},
         "company_daily_invite_cap": {"type": "int", "min": 1, "max": 1000,
-                                     "nullable": true}
+                                     "nullable": true},
+        "auto_withdraw_days": {"type": "int", "min": 1, "max": 365,
+                               "nullable": true}
     }'::jsonb
 $$;
 

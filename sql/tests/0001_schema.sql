@@ -37,13 +37,14 @@ SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011,
           'created_at', 'updated_at', 'spacing_min_seconds',
           'spacing_max_seconds', 'last_action_at', 'next_action_at',
           'status_reason', 'warmup_days', 'warmup_start_percent',
-          'warmup_started_on']);
-SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025
+          'warmup_started_on', 'daily_withdraw_limit']);
+SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025-0026
     ARRAY['id', 'client_id', 'linkedin_account_id', 'name', 'status',
           'timezone', 'working_hours_start', 'working_hours_end',
           'working_days', 'sequence', 'started_at', 'paused_at',
           'created_at', 'updated_at', 'stop_company_on_reply',
-          'company_daily_invite_cap']);
+          'company_daily_invite_cap', 'auto_withdraw_days',
+          'variant_seed']);
 SELECT columns_are('liauto', 'leads',
     ARRAY['id', 'client_id', 'campaign_id', 'first_name', 'last_name',
           'company', 'title', 'email', 'public_identifier', 'provider_id',

@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "run.h"
 #include "version.h"
+#include "withdraw.h"
 
 #define WORKER_CHANNEL  "liauto_worker"
 
@@ -16,6 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    withdraw_t   *withdraw;      /* NULL: Unipile not configured */
 } worker_t;
 
 
@@ -64,6 +66,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->engine != NULL) {
         engine_wake(w->engine);
+    }
+
+    if (w->withdraw != NULL) {
+        withdraw_wake(w->withdraw);
     }
 }
 
@@ -114,6 +120,7 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
+    w->withdraw = withdraw_create(w->loop, w->db, cf);
 
     db_start(w->db);
     return 0;
@@ -123,6 +130,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->withdraw != NULL) {
+        withdraw_destroy(w->withdraw);
+    }
+
     if (w->engine != NULL) {
         engine_destroy(w->engine);
     }
