@@ -781,7 +781,7 @@ COMMENT ON FUNCTION liauto.budget_remaining(uuid, text, timestamptz) IS
 -- The new fields in the API
 -- ------------------------------------------------------------------------
 
--- auto-withdraw (used from 0027)
+-- auto-withdraw (used from 0027) and the note fallback (0028)
 ALTER TABLE liauto.campaigns
     ADD COLUMN auto_withdraw_days integer DEFAULT 21
         CONSTRAINT campaigns_auto_withdraw_days_check
@@ -790,6 +790,17 @@ ALTER TABLE liauto.campaigns
 COMMENT ON COLUMN liauto.campaigns.auto_withdraw_days IS
     'Withdraw an invitation of this campaign still pending this many days '
     'after it was sent; NULL = never.';
+
+ALTER TABLE liauto.campaigns
+    ADD COLUMN note_fallback text NOT NULL DEFAULT 'send_without_note'
+        CONSTRAINT campaigns_note_fallback_check
+        CHECK (note_fallback IN ('send_without_note', 'stop'));
+
+COMMENT ON COLUMN liauto.campaigns.note_fallback IS
+    'When the provider refuses an invite''s note (too long for the '
+    'account, monthly note allowance spent): send the invite without it '
+    '(recorded on the lead and its event) or stop the lead (used from '
+    '0028).';
 
 ALTER TABLE liauto.linkedin_accounts
     ADD COLUMN daily_withdraw_limit integer NOT NULL DEFAULT 20
@@ -800,87 +811,69 @@ COMMENT ON COLUMN liauto.linkedin_accounts.daily_withdraw_limit IS
     'At most this many automatic withdrawals a local day (0 = none).';
 
 
-CREATE OR REPLACE FUNCTION liauto.account_json(a liauto.linkedin_accounts)
+-- The representations and body rules of 0006 are kept under a new name
+-- and extended, not copied.
+ALTER FUNCTION liauto.account_json(liauto.linkedin_accounts)
+    RENAME TO account_core_json;
+ALTER FUNCTION liauto.account_rules() RENAME TO account_core_rules;
+ALTER FUNCTION liauto.campaign_json(liauto.campaigns)
+    RENAME TO campaign_core_json;
+ALTER FUNCTION liauto.campaign_rules() RENAME TO campaign_core_rules;
+
+CREATE FUNCTION liauto.account_json(a liauto.linkedin_accounts)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'id', a.id,
-        'client_id', a.client_id,
-        'name', a.name,
-        'unipile_account_id', a.unipile_account_id,
-        'provider_user_id', a.provider_user_id,
-        'status', a.status,
-        'timezone', a.timezone,
-        'daily_invite_limit', a.daily_invite_limit,
-        'daily_message_limit', a.daily_message_limit,
-        'weekly_invite_limit', a.weekly_invite_limit,
-        'cooldown_until', api.ts(a.cooldown_until),
+    SELECT liauto.account_core_json(a) || jsonb_build_object(
         'warmup_days', a.warmup_days,
         'warmup_start_percent', a.warmup_start_percent,
         'warmup_started_on', a.warmup_started_on,
-        'daily_withdraw_limit', a.daily_withdraw_limit,
-        'created_at', api.ts(a.created_at),
-        'updated_at', api.ts(a.updated_at))
+        'daily_withdraw_limit', a.daily_withdraw_limit)
 $$;
 
-CREATE OR REPLACE FUNCTION liauto.account_rules() RETURNS jsonb
+COMMENT ON FUNCTION liauto.account_json(liauto.linkedin_accounts) IS
+    'The API representation of a LinkedIn account: the core fields and '
+    'warm-up and withdraw settings.';
+
+CREATE FUNCTION liauto.account_rules() RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT '{
-        "name": {"type": "string", "min": 1, "max": 200, "required": true},
-        "unipile_account_id": {"type": "string", "min": 1, "max": 200,
-                               "required": true},
-        "provider_user_id": {"type": "string", "min": 1, "max": 200,
-                             "nullable": true},
-        "timezone": {"type": "timezone"},
-        "daily_invite_limit": {"type": "int", "min": 0, "max": 100000},
-        "daily_message_limit": {"type": "int", "min": 0, "max": 100000},
-        "weekly_invite_limit": {"type": "int", "min": 0, "max": 100000},
+    SELECT liauto.account_core_rules() || '{
         "warmup_days": {"type": "int", "min": 0, "max": 90},
         "warmup_start_percent": {"type": "int", "min": 1, "max": 100},
-        "daily_withdraw_limit": {"type": "int", "min": 0, "max": 1000},
-        "client_id": {"type": "uuid"}
+        "daily_withdraw_limit": {"type": "int", "min": 0, "max": 1000}
     }'::jsonb
 $$;
 
-CREATE OR REPLACE FUNCTION liauto.campaign_json(c liauto.campaigns)
-RETURNS jsonb
+COMMENT ON FUNCTION liauto.account_rules() IS
+    'Body rules (api.validate_body) of POST and PATCH /linkedin-accounts.';
+
+CREATE FUNCTION liauto.campaign_json(c liauto.campaigns) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'id', c.id,
-        'client_id', c.client_id,
-        'linkedin_account_id', c.linkedin_account_id,
-        'name', c.name,
-        'status', c.status,
-        'timezone', c.timezone,
-        'working_hours_start', to_char(c.working_hours_start, 'HH24:MI'),
-        'working_hours_end', to_char(c.working_hours_end, 'HH24:MI'),
-        'working_days', to_jsonb(c.working_days),
+    SELECT liauto.campaign_core_json(c) || jsonb_build_object(
         'stop_company_on_reply', c.stop_company_on_reply,
         'company_daily_invite_cap', c.company_daily_invite_cap,
         'auto_withdraw_days', c.auto_withdraw_days,
-        'started_at', api.ts(c.started_at),
-        'paused_at', api.ts(c.paused_at),
-        'created_at', api.ts(c.created_at),
-        'updated_at', api.ts(c.updated_at))
+        'note_fallback', c.note_fallback)
 $$;
 
-CREATE OR REPLACE FUNCTION liauto.campaign_rules() RETURNS jsonb
+COMMENT ON FUNCTION liauto.campaign_json(liauto.campaigns) IS
+    'The API representation of a campaign: the core fields and the '
+    'company, withdraw and note-fallback policies.';
+
+CREATE FUNCTION liauto.campaign_rules() RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT '{
-        "name": {"type": "string", "min": 1, "max": 200, "required": true},
-        "client_id": {"type": "uuid"},
-        "linkedin_account_id": {"type": "uuid", "nullable": true},
-        "timezone": {"type": "timezone"},
-        "working_hours_start": {"type": "time"},
-        "working_hours_end": {"type": "time"},
-        "working_days": {"type": "array"},
+    SELECT liauto.campaign_core_rules() || '{
         "stop_company_on_reply": {"type": "bool"},
         "company_daily_invite_cap": {"type": "int", "min": 1, "max": 1000,
                                      "nullable": true},
         "auto_withdraw_days": {"type": "int", "min": 1, "max": 365,
-                               "nullable": true}
+                               "nullable": true},
+        "note_fallback": {"type": "string",
+                          "enum": ["send_without_note", "stop"]}
     }'::jsonb
 $$;
+
+COMMENT ON FUNCTION liauto.campaign_rules() IS
+    'Body rules (api.validate_body) of POST and PATCH /campaigns.';
 
 
 CREATE FUNCTION liauto.budget_json(p_account liauto.linkedin_accounts,

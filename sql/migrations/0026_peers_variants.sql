@@ -167,10 +167,13 @@ DECLARE
     v_result  text := liauto.mark_action_sent_event(p_action, p_external_id,
                                                     p_conversation_id);
 BEGIN
-    IF p_action.payload ? 'variant' THEN
+    -- what the payload says about the text sent (variant here,
+    -- note_dropped from 0028) goes into the event
+    IF p_action.payload ?| '{variant,note_dropped}' THEN
         UPDATE liauto.events AS e
-        SET meta = e.meta || jsonb_build_object(
-                                 'variant', p_action.payload -> 'variant')
+        SET meta = e.meta || jsonb_strip_nulls(jsonb_build_object(
+                       'variant', p_action.payload -> 'variant',
+                       'note_dropped', p_action.payload -> 'note_dropped'))
         WHERE e.lead_id = p_action.lead_id
           AND e.type IN ('connection_request_sent', 'message_sent')
           AND e.external_id = p_external_id
@@ -181,8 +184,10 @@ END
 $$;
 
 COMMENT ON FUNCTION liauto.mark_action_sent(liauto.actions, text, text) IS
-    'liauto.mark_action_sent_event, and the variant that was sent recorded '
-    'in the event''s meta (the source of the variant analytics).';
+    'liauto.mark_action_sent_event, and what the payload says about the '
+    'text that was sent recorded in the event''s meta: the variant (the '
+    'source of the variant analytics) and, from 0028, why an invite went '
+    'without its note.';
 
 -- Per step with variants and per variant: leads sent it, how many of them
 -- accepted (an invite's variants) and replied afterwards.

@@ -44,13 +44,14 @@ SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025-0026
           'working_days', 'sequence', 'started_at', 'paused_at',
           'created_at', 'updated_at', 'stop_company_on_reply',
           'company_daily_invite_cap', 'auto_withdraw_days',
-          'variant_seed']);
-SELECT columns_are('liauto', 'leads',
+          'note_fallback', 'variant_seed']);
+SELECT columns_are('liauto', 'leads',  -- invite_note_dropped: 0028
     ARRAY['id', 'client_id', 'campaign_id', 'first_name', 'last_name',
           'company', 'title', 'email', 'public_identifier', 'provider_id',
           'member_id', 'profile_url', 'custom_fields', 'status',
           'error_reason', 'current_step', 'last_step_sent_at',
-          'conversation_id', 'created_at', 'updated_at']);
+          'conversation_id', 'created_at', 'updated_at',
+          'invite_note_dropped']);
 SELECT columns_are('liauto', 'events',
     ARRAY['id', 'client_id', 'lead_id', 'campaign_id', 'account_id', 'type',
           'occurred_at', 'meta', 'external_id', 'created_at']);

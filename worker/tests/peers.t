@@ -36,6 +36,14 @@ my $pid = start_worker({ LIAUTO_DATABASE_URL => "dbname=$db",
                          UNIPILE_DSN => sim_dsn(),
                          UNIPILE_API_KEY => sim_key() }, $log, 'run');
 
+sub invites_today {
+    return psql($db, "SELECT invites FROM liauto.rate_usage AS u"
+                     . " JOIN liauto.linkedin_accounts AS a"
+                     . " ON a.id = u.account_id"
+                     . " WHERE a.unipile_account_id = '$account' AND u.day ="
+                     . " (liauto.now() AT TIME ZONE 'Europe/Paris')::date");
+}
+
 sub set_paused {
     my ($paused) = @_;
     psql($db, "UPDATE liauto.settings SET value = '$paused'"
@@ -140,11 +148,7 @@ ok(wait_until(15, sub {
 sleep(1.5);
 is(scalar(grep { invitations_to($_) == 1 } @batch), 10,
    'and no more: the simulator holds exactly 10 (the ramped limit)');
-is(psql($db, "SELECT invites FROM liauto.rate_usage AS u"
-             . " JOIN liauto.linkedin_accounts AS a ON a.id = u.account_id"
-             . " WHERE a.unipile_account_id = '$account'"
-             . " AND u.day = (liauto.now() AT TIME ZONE 'Europe/Paris')::date"),
-   10, "the day's usage is 10");
+is(invites_today(), 10, "the day's usage is 10");
 
 # --- A/B variants: what the simulator received is what analytics count
 shift_clock($db, '24 hours');
@@ -176,6 +180,55 @@ my $stats = psql($db, "SELECT string_agg((v ->> 'variant') || ':'"
                       . " #> '{steps,0,variants}') AS v");
 is($stats, "0:$seen{0} 1:$seen{1}",
    'the variant analytics count what the simulator received');
+
+# --- the note fallback: never silently
+sub refused_lead {
+    my ($name, $fault) = @_;
+    my $lead = { slug => "peers-$name", first => ucfirst($name),
+                 company => "Note Co $name" };
+    set_paused('true');
+    add_lead($db, $campaign, $account, $lead);
+    sim_control('POST', 'faults', { route => 'users.invite', kind => 'status',
+                                    match => $lead->{provider_id}, %$fault });
+    set_paused('false');
+    return $lead;
+}
+
+my $invites_before = invites_today();
+
+my $long = refused_lead('long', { status => 400,
+                                  type => 'errors/too_many_characters' });
+ok(wait_until(15, sub { invitations_to($long) == 1 }),
+   'a note refused as too long: the invite goes anyway')
+    or diag(slurp($log));
+my ($inv) = @{ sim_control('GET', "invitations?provider_id="
+                           . $long->{provider_id})->{invitations} };
+ok(!defined $inv->{message}, '... without the note');
+like(lead_value($db, $long, "(SELECT meta ->> 'note_dropped' FROM"
+                 . " liauto.events AS e WHERE e.lead_id = leads.id AND"
+                 . " e.type = 'connection_request_sent')"),
+     qr/too_many_characters/, 'and its event says the note was dropped and why');
+
+my $quota = refused_lead('quota', {
+    status => 422, type => 'errors/limit_exceeded',
+    detail => 'You reached the monthly limit of personalized invitations' });
+ok(wait_until(15, sub { invitations_to($quota) == 1 }),
+   'the monthly note allowance spent: the invite goes without a note')
+    or diag(slurp($log));
+like(lead_value($db, $quota, 'invite_note_dropped'),
+     qr/personalized invitations/, 'the lead says why');
+is(invites_today(), $invites_before + 2,
+   'a refused send gives its unit back: two invites, two units');
+
+psql($db, "UPDATE liauto.campaigns SET note_fallback = 'stop'"
+          . " WHERE id = '$campaign'");
+my $strict = refused_lead('strict', { status => 400,
+                                      type => 'errors/too_many_characters' });
+ok(wait_until(15, sub { lead_value($db, $strict, 'status') eq 'error' }),
+   'with note_fallback stop the lead stops') or diag(slurp($log));
+like(lead_value($db, $strict, 'error_reason'),
+     qr/note was refused and the campaign stops/, '... saying why');
+is(invitations_to($strict), 0, 'and no invitation went');
 
 is(stop_worker($pid, 'TERM', 10), 0, 'the worker stops cleanly');
 
