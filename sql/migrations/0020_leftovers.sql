@@ -3,6 +3,7 @@
 -- 1. Login throttling without a race: failed logins for one email (or
 --    from one address) are serialised, so concurrent attempts cannot all
 --    pass the check before any of them is counted.
+-- 2. CSV exports neutralise spreadsheet formulas (OWASP "CSV injection").
 
 -- ------------------------------------------------------------------------
 -- 1. Login throttle: one attempt at a time per email and per address
@@ -87,3 +88,29 @@ COMMENT ON FUNCTION api.auth_login(jsonb, text[], jsonb, jsonb) IS
     'address in 15 minutes. Concurrent attempts for one email or address '
     'run one after the other (liauto.lock_login), so the limits hold under '
     'a parallel attack too.';
+
+
+-- ------------------------------------------------------------------------
+-- 2. CSV exports: no cell is read as a formula by a spreadsheet
+-- ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION liauto.csv_field(p_value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- OWASP's recipe: a cell a spreadsheet would evaluate (it starts with
+    -- = + - @, tab or CR) gets a leading single quote, then the usual RFC
+    -- 4180 quoting. Lead fields come from imported files and API callers,
+    -- so "=HYPERLINK(...)" in a company name must stay text.
+    SELECT CASE
+               WHEN f.v ~ '[",\r\n]'
+               THEN '"' || replace(f.v, '"', '""') || '"'
+               ELSE coalesce(f.v, '')
+           END
+    FROM (SELECT CASE WHEN p_value ~ '^[=+@\t\r-]' THEN '''' || p_value
+                      ELSE p_value END AS v) AS f
+$$;
+
+COMMENT ON FUNCTION liauto.csv_field(text) IS
+    'One RFC 4180 field of an export: a value starting with = + - @, tab '
+    'or CR is prefixed with a single quote so spreadsheets show it as text '
+    '(OWASP CSV injection), then quoted (quotes doubled) when it holds a '
+    'comma, quote, CR or LF; NULL is the empty field.';
