@@ -1,6 +1,6 @@
 # Leftovers of issue 3 through the module (migration 0020): an import of
 # cells a spreadsheet would evaluate exports them as text (OWASP CSV
-# injection).
+# injection); a campaign's working hours may end at "24:00".
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use Liauto::Token qw(bearer);
@@ -71,3 +71,27 @@ Content-Type: text/csv; charset=utf-8
 --- response_body_like
 ^id,first_name,last_name,company,title,email,public_identifier,profile_url,status,current_step,created_at,'=Score\r
 [0-9a-f-]{36},"'=HYPERLINK\(""http://evil.example"",""x""\)",,'\+Acme,'\@Boss,,[^,]*,https://www.linkedin.com/in/formula-one,pending,0,[^,]+,'-1\+2\r
+
+
+
+=== TEST 3: working hours may end at 24:00, the end of the day
+--- request eval
+"POST /api/v1/campaigns
+{\"name\": \"t012 evenings\", \"working_hours_start\": \"18:00\", \"working_hours_end\": \"24:00\"}"
+--- more_headers eval
+"$::agent\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like chomp
+"working_hours_end": ?"24:00"
+
+
+
+=== TEST 4: ... but never start there
+--- request eval
+"POST /api/v1/campaigns
+{\"name\": \"t012 never\", \"working_hours_start\": \"24:00\", \"working_hours_end\": \"24:00\"}"
+--- more_headers eval
+"$::agent\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like chomp
+"details": \{"working_hours_start": "must be a time \\"HH:MM\\""\}

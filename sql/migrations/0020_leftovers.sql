@@ -4,6 +4,8 @@
 --    from one address) are serialised, so concurrent attempts cannot all
 --    pass the check before any of them is counted.
 -- 2. CSV exports neutralise spreadsheet formulas (OWASP "CSV injection").
+-- 3. A campaign's working_hours_end may be "24:00" (the end of the day),
+--    which the engine's calendar already understands; a start may not.
 
 -- ------------------------------------------------------------------------
 -- 1. Login throttle: one attempt at a time per email and per address
@@ -114,3 +116,126 @@ COMMENT ON FUNCTION liauto.csv_field(text) IS
     'or CR is prefixed with a single quote so spreadsheets show it as text '
     '(OWASP CSV injection), then quoted (quotes doubled) when it holds a '
     'comma, quote, CR or LF; NULL is the empty field.';
+
+
+-- ------------------------------------------------------------------------
+-- 3. working_hours_end "24:00"
+-- ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION api.field_error(p_value jsonb, p_rule jsonb)
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_type  text := jsonb_typeof(p_value);
+    v_text  text := p_value #>> '{}';
+    v_min   numeric := (p_rule ->> 'min')::numeric;
+    v_max   numeric := (p_rule ->> 'max')::numeric;
+BEGIN
+    IF v_type = 'null' THEN
+        RETURN CASE WHEN (p_rule ->> 'nullable')::boolean THEN NULL
+                    ELSE 'must not be null' END;
+    END IF;
+
+    CASE p_rule ->> 'type'
+    WHEN 'string' THEN
+        IF v_type <> 'string' THEN
+            RETURN 'must be a string';
+        ELSIF p_rule ? 'enum' AND NOT (p_rule -> 'enum') ? v_text THEN
+            RETURN 'must be one of: '
+                   || (SELECT string_agg(e, ', ')
+                       FROM jsonb_array_elements_text(p_rule -> 'enum') e);
+        ELSIF v_min >= 1 AND btrim(v_text) = '' THEN
+            RETURN 'must not be blank';
+        ELSIF length(btrim(v_text)) < v_min THEN
+            RETURN format('must be at least %s characters', v_min);
+        ELSIF length(btrim(v_text)) > v_max THEN
+            RETURN format('must be at most %s characters', v_max);
+        END IF;
+    WHEN 'int' THEN
+        IF v_type <> 'number' THEN
+            RETURN 'must be an integer';
+        ELSIF v_text::numeric <> trunc(v_text::numeric)
+              OR v_text::numeric NOT BETWEEN -2147483648 AND 2147483647
+        THEN
+            RETURN 'must be an integer';
+        ELSIF v_text::numeric NOT BETWEEN coalesce(v_min, -2147483648)
+                                      AND coalesce(v_max, 2147483647)
+        THEN
+            RETURN format('must be between %s and %s',
+                          coalesce(v_min, -2147483648),
+                          coalesce(v_max, 2147483647));
+        END IF;
+    WHEN 'bool' THEN
+        IF v_type <> 'boolean' THEN
+            RETURN 'must be a boolean';
+        END IF;
+    WHEN 'uuid' THEN
+        IF v_type <> 'string' OR v_text !~*
+           '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$'
+        THEN
+            RETURN 'must be a UUID';
+        END IF;
+    WHEN 'email' THEN
+        -- Same shape as the users/leads CHECKs: one @, no blanks.
+        IF v_type <> 'string' OR length(v_text) > 320
+           OR v_text !~ '^[^@[:space:]]+@[^@[:space:]]+$'
+        THEN
+            RETURN 'must be an email address';
+        END IF;
+    WHEN 'timezone' THEN
+        IF v_type <> 'string' OR NOT liauto.is_valid_timezone(v_text) THEN
+            RETURN 'must be an IANA timezone name such as Europe/London';
+        END IF;
+    WHEN 'time' THEN
+        -- "24:00" is the end of a day, never a start: only a rule with
+        -- "end_of_day" takes it (Postgres' time type holds 24:00:00).
+        IF (p_rule ->> 'end_of_day')::boolean
+           AND v_type = 'string' AND v_text = '24:00'
+        THEN
+            RETURN NULL;
+        ELSIF v_type <> 'string'
+              OR v_text !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+        THEN
+            RETURN CASE WHEN (p_rule ->> 'end_of_day')::boolean
+                        THEN 'must be a time "HH:MM" or "24:00" (the end '
+                             'of the day)'
+                        ELSE 'must be a time "HH:MM"' END;
+        END IF;
+    WHEN 'object' THEN
+        IF v_type <> 'object' THEN
+            RETURN 'must be an object';
+        END IF;
+    WHEN 'array' THEN
+        IF v_type <> 'array' THEN
+            RETURN 'must be an array';
+        END IF;
+    END CASE;  -- an unknown rule type raises CASE_NOT_FOUND: a bug, a 500
+
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION api.field_error(jsonb, jsonb) IS
+    'The message for one bad field value, NULL when it is fine. Rule: '
+    '{"type": string|int|bool|uuid|email|timezone|time|object|array, '
+    '"nullable": bool, "min"/"max": length of the trimmed string or '
+    'integer range, "enum": [allowed strings], "end_of_day": true (a '
+    'time may be "24:00")}. Strict JSON types: "5" is not an integer.';
+
+CREATE OR REPLACE FUNCTION liauto.campaign_rules() RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{
+        "name": {"type": "string", "min": 1, "max": 200, "required": true},
+        "client_id": {"type": "uuid"},
+        "linkedin_account_id": {"type": "uuid", "nullable": true},
+        "timezone": {"type": "timezone"},
+        "working_hours_start": {"type": "time"},
+        "working_hours_end": {"type": "time", "end_of_day": true},
+        "working_days": {"type": "array"}
+    }'::jsonb
+$$;
+
+COMMENT ON FUNCTION liauto.campaign_rules() IS
+    'Body rules (api.validate_body) of POST and PATCH /campaigns; '
+    'working_hours_end may be "24:00" (a window up to midnight, '
+    'liauto.snap_to_working_hours).';
