@@ -6,6 +6,8 @@
 -- 2. CSV exports neutralise spreadsheet formulas (OWASP "CSV injection").
 -- 3. A campaign's working_hours_end may be "24:00" (the end of the day),
 --    which the engine's calendar already understands; a start may not.
+-- 4. The worker stores a lead's resolved provider id and member id, so
+--    later steps send without looking the profile up again.
 
 -- ------------------------------------------------------------------------
 -- 1. Login throttle: one attempt at a time per email and per address
@@ -239,3 +241,34 @@ COMMENT ON FUNCTION liauto.campaign_rules() IS
     'Body rules (api.validate_body) of POST and PATCH /campaigns; '
     'working_hours_end may be "24:00" (a window up to midnight, '
     'liauto.snap_to_working_hours).';
+
+
+-- ------------------------------------------------------------------------
+-- 4. A resolved profile is kept on the lead
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION engine.save_lead_profile(p_lead_id uuid, p_provider_id text,
+                                         p_member_id text)
+RETURNS boolean
+LANGUAGE sql AS $$
+    -- Fills only what is missing: an id the lead already has (given at
+    -- import or by a webhook) is never replaced by a lookup's. Neither
+    -- column is unique (leads_provider_id_idx, leads_member_id_idx): one
+    -- person imported once by profile URL and once by public identifier
+    -- into two campaigns legitimately shares them.
+    UPDATE liauto.leads
+    SET provider_id = coalesce(provider_id,
+                               nullif(btrim(p_provider_id), '')),
+        member_id = coalesce(member_id, nullif(btrim(p_member_id), ''))
+    WHERE id = p_lead_id
+      AND (provider_id IS NULL AND nullif(btrim(p_provider_id), '') IS NOT NULL
+           OR member_id IS NULL AND nullif(btrim(p_member_id), '') IS NOT NULL)
+    RETURNING true
+$$;
+
+COMMENT ON FUNCTION engine.save_lead_profile(uuid, text, text) IS
+    'Keeps what a profile lookup resolved on the lead: provider_id and '
+    'member_id (Unipile''s member_urn), each only where the lead has none. '
+    'The next claim''s payload (liauto.action_payload) carries them, so the '
+    'worker sends the later steps without another lookup. true when '
+    'something was stored, NULL otherwise.';

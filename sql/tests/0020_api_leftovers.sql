@@ -73,7 +73,8 @@ SELECT is((SELECT liauto.snap_to_working_hours(
 SELECT is(pg_temp.err(pg_temp.call('api.campaigns_update', pg_temp.agent_a(),
               ARRAY[(SELECT answer #>> '{body,id}' FROM made)], '{}',
               '{"working_hours_start": "24:00"}')),
-          pg_temp.invalid('{"working_hours_start": "must be a time \"HH:MM\""}'),
+          pg_temp.invalid(
+              '{"working_hours_start": "must be a time \"HH:MM\""}'),
           'update: 24:00 is no start');
 SELECT is(pg_temp.err(pg_temp.call('api.campaigns_create', pg_temp.agent_a(),
               '{}', '{}', '{"name": "Late", "working_hours_end": "24:30"}')),
