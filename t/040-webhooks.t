@@ -125,6 +125,26 @@ $helpers
     }
 _EOC_
 
+# the module and the simulator in one nginx: the simulator delivers its
+# webhooks to the module's location, with the secret as Unipile-Auth
+our $sim_http_config = <<"_EOC_";
+    liauto_postgres "\$TEST_NGINX_LIAUTO_DSN";
+    liauto_webhook_secret_file \$TEST_NGINX_T040_SECRET_FILE;
+    map \$uri \$liauto_home {
+        default \$TEST_NGINX_LIAUTO_ROOT;
+    }
+    lua_package_path "\$TEST_NGINX_LIAUTO_ROOT/t/sim/lua/?.lua;\$TEST_NGINX_LIAUTO_ROOT/t/lib/?.lua;;";
+    include \$TEST_NGINX_LIAUTO_ROOT/t/sim/http.conf;
+    init_by_lua_block {
+        require("config").init({
+            api_key = "sim-key",
+            webhook_url_base = "http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/api/v1/webhooks/unipile",
+            webhook_secret = "\$TEST_NGINX_T040_SECRET",
+        })
+$helpers
+    }
+_EOC_
+
 our $api_conf = <<'_EOC_';
     include $TEST_NGINX_LIAUTO_ROOT/conf/liauto-api.conf;
 _EOC_
@@ -480,3 +500,56 @@ unipile_account_status 24h=0 1h=0 dup24h=0 dup1h=0 unprocessed=0 failures=0 p50=
 unipile_messaging 24h=3 1h=3 dup24h=2 dup1h=2 unprocessed=1 failures=1 p50=300 p99=398 last=true oldest>=7200=false
 unipile_users 24h=1 1h=0 dup24h=0 dup1h=0 unprocessed=1 failures=0 p50=null p99=null last=true oldest>=7200=true
 400 BAD_REQUEST invalid query parameters {"x":"unknown parameter"}
+
+
+
+=== TEST 13: the simulator's own deliveries (new_relation, a reply sent 3 times) reach the module with the secret: one row each
+--- http_config eval: $::sim_http_config
+--- config
+    include $TEST_NGINX_LIAUTO_ROOT/t/sim/server.conf;
+    location = /t {
+        content_by_lua_block {
+            local c = require "client"
+            local a, p = c.world({ name = "T040 Sender" },
+                                 { public_identifier = "t040-ada-" .. RUN,
+                                   first_name = "Ada", last_name = "L" })
+            local inv = c.call("POST", "/api/v1/users/invite", {
+                account_id = a.id, provider_id = p.provider_id }).json
+            c.call("POST", "/_sim/invitations/" .. inv.invitation_id
+                   .. "/accept")
+            c.call("POST", "/_sim/deliveries/mode", { duplicates = 2 })
+            c.call("POST", "/_sim/reply", { account_id = a.id,
+                provider_id = p.provider_id, text = "Sounds good" })
+
+            local mine = "WHERE body LIKE '%" .. a.id .. "%'"
+            local ds = c.wait(function ()
+                local d = c.call("GET", "/_sim/deliveries?account_id="
+                                 .. a.id).json.deliveries
+                for _, x in ipairs(d) do
+                    if x.status ~= "delivered" then return nil end
+                end
+                return #d == 4 and d
+            end, 8000)
+            for _, d in ipairs(ds or {}) do
+                ngx.say(d.source, " ", json.decode(d.body).event, " ",
+                        d.status, " ", d.attempts[#d.attempts].status)
+            end
+            ngx.say(sql("SELECT string_agg(source || ' ' || (body::jsonb"
+                .. " ->> 'event') || ' is_sender=' || coalesce(body::jsonb"
+                .. " ->> 'is_sender', '-') || ' auth=' || (headers ->>"
+                .. " 'liauto-auth') || ' content-type=' || (headers ?"
+                .. " 'content-type') || ' key=' || (delivery_key = CASE"
+                .. " source WHEN 'unipile_users' THEN 'users:new_relation:'"
+                .. " || '" .. a.id .. ":" .. p.provider_id .. "'"
+                .. " ELSE 'messaging:message_received:' || (body::jsonb"
+                .. " ->> 'message_id') END), E'\n' ORDER BY source)"
+                .. " FROM liauto.webhook_events " .. mine))
+        }
+    }
+--- response_body
+users new_relation delivered 200
+messaging message_received delivered 200
+messaging message_received delivered 200
+messaging message_received delivered 200
+unipile_messaging message_received is_sender=false auth=secret content-type=false key=true
+unipile_users new_relation is_sender=- auth=secret content-type=false key=true
