@@ -14,6 +14,8 @@ use MIME::Base64 ();
 repeat_each(1);
 no_shuffle();
 no_root_location();
+# TEST 8 has 70 deliveries in flight at once (2 connections each)
+worker_connections(1024);
 
 $ENV{TEST_NGINX_LIAUTO_DSN} ||= 'dbname=liauto_test';
 $ENV{TEST_NGINX_LIAUTO_ROOT} ||= '.';
@@ -391,7 +393,37 @@ rows +0
 
 
 
-=== TEST 8: no secret and no signing key: 503 "webhooks not configured", logged, nothing stored
+=== TEST 8: 50 copies of one message and 20 of one account status, all at once: 200 each, one row each
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n0 = rows()
+            local status = '{"AccountStatus":{"account_id":"acc-t040-' .. RUN
+                           .. '","message":"CREDENTIALS"}}'
+            local threads = {}
+            for i = 1, 70 do
+                threads[i] = ngx.thread.spawn(deliver,
+                    i <= 50 and "messaging" or "account-status",
+                    i <= 50 and message("t040-m8") or status, auth())
+            end
+            local answers = {}
+            for i = 1, 70 do
+                local _, res = ngx.thread.wait(threads[i])
+                local key = res.status .. " " .. json.decode(res.body).status
+                answers[key] = (answers[key] or 0) + 1
+            end
+            ngx.say(answers["200 accepted"], " accepted, ",
+                    answers["200 duplicate"], " duplicates")
+            ngx.say("rows +", rows() - n0)
+        }
+    }
+--- response_body
+2 accepted, 68 duplicates
+rows +2
+
+
+
+=== TEST 9: no secret and no signing key: 503 "webhooks not configured", logged, nothing stored
 --- http_config
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
     map $uri $liauto_home {
@@ -412,7 +444,7 @@ webhooks are not configured here (no "liauto_webhook_secret_file" or "liauto_web
 
 
 
-=== TEST 9: a secret file that cannot be read stops nginx, naming the directive
+=== TEST 10: a secret file that cannot be read stops nginx, naming the directive
 --- http_config
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
     liauto_webhook_secret_file $TEST_NGINX_SERVER_ROOT/no-such-secret;
@@ -424,7 +456,7 @@ qr/"liauto_webhook_secret_file" cannot open "[^"]*no-such-secret"/
 
 
 
-=== TEST 10: an empty secret file (a lone newline) stops nginx too
+=== TEST 11: an empty secret file (a lone newline) stops nginx too
 --- http_config
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
     liauto_webhook_secret_file $TEST_NGINX_T040_EMPTY_FILE;
@@ -436,7 +468,7 @@ qr/"liauto_webhook_secret_file" file "[^"]*empty" is empty: it must hold the sha
 
 
 
-=== TEST 11: a signing key that is not base64 stops nginx
+=== TEST 12: a signing key that is not base64 stops nginx
 --- http_config
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
     liauto_webhook_signing_key_file $TEST_NGINX_T040_SECRET_FILE;
@@ -448,7 +480,7 @@ qr/"liauto_webhook_signing_key_file" file "[^"]*secret" does not hold a base64 k
 
 
 
-=== TEST 12: health: per source, deliveries, duplicates, backlog, failures and lag
+=== TEST 13: health: per source, deliveries, duplicates, backlog, failures and lag
 --- config
     location = /t {
         content_by_lua_block {
@@ -504,7 +536,7 @@ unipile_users 24h=1 1h=0 dup24h=0 dup1h=0 unprocessed=1 failures=0 p50=null p99=
 
 
 
-=== TEST 13: the simulator's own deliveries (new_relation, a reply sent 3 times) reach the module with the secret: one row each
+=== TEST 14: the simulator's own deliveries (new_relation, a reply sent 3 times) reach the module with the secret: one row each
 --- http_config eval: $::sim_http_config
 --- config
     include $TEST_NGINX_LIAUTO_ROOT/t/sim/server.conf;
