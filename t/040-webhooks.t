@@ -447,7 +447,7 @@ webhooks are not configured here (no "liauto_webhook_secret_file" or "liauto_web
 === TEST 10: a secret file that cannot be read stops nginx, naming the directive
 --- http_config
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
-    liauto_webhook_secret_file $TEST_NGINX_SERVER_ROOT/no-such-secret;
+    liauto_webhook_secret_file $TEST_NGINX_T040_DIR/no-such-secret;
 --- config
     location /api/ { liauto_api; }
 --- must_die
