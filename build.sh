@@ -216,8 +216,25 @@ sim_key() {
     cat "$VAR/sim-api-key"
 }
 
+# the Unipile webhooks' shared secret (header Unipile-Auth), in
+# var/webhook-secret for nginx: LIAUTO_WEBHOOK_SECRET, else the random one
+# made at the first up
+webhook_secret() {
+    mkdir -p "$VAR"
+    if [ -n "${LIAUTO_WEBHOOK_SECRET:-}" ]; then
+        (umask 077; printf '%s\n' "$LIAUTO_WEBHOOK_SECRET" >"$VAR/webhook-secret")
+    elif [ ! -s "$VAR/webhook-secret" ]; then
+        (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VAR/webhook-secret")
+    fi
+    chmod 600 "$VAR/webhook-secret"
+    head -n 1 "$VAR/webhook-secret"
+}
+
+# it delivers its webhooks to our nginx, with our secret
 sim_up() {
-    t/sim/render.sh "$VAR/sim" "$LIAUTO_SIM_PORT" "$(sim_key)" >/dev/null
+    t/sim/render.sh "$VAR/sim" "$LIAUTO_SIM_PORT" "$(sim_key)" \
+        "http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile" \
+        "$(webhook_secret)" >/dev/null
     if pid_alive "$VAR/sim/logs/nginx.pid"; then
         nginx -p "$VAR/sim/" -c conf/nginx.conf -s reload
     else
@@ -249,6 +266,8 @@ cmd_up() {
 
     [ -n "$simulated" ] && sim_up
 
+    local webhook_secret
+    webhook_secret=$(webhook_secret)
     nginx_conf "$VAR/nginx" "$LIAUTO_PORT" "$LIAUTO_DATABASE_URL"
     nginx -t -q -p "$VAR/nginx/" -c conf/nginx.conf
     # a reload would keep the module already loaded (dlopen of the same
@@ -269,6 +288,8 @@ liauto is up.
   API        http://127.0.0.1:$LIAUTO_PORT/api/v1/health
   admin      $ADMIN_EMAIL / $ADMIN_PASSWORD$( [ -z "${LIAUTO_ADMIN_PASSWORD:-}" ] && echo "   (saved in var/admin-password)")
   database   $LIAUTO_DATABASE_URL
+  webhooks   http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile/{users,messaging,account-status}
+             header Unipile-Auth: $webhook_secret$( [ -z "${LIAUTO_WEBHOOK_SECRET:-}" ] && echo "   (saved in var/webhook-secret)")
   Unipile    ${UNIPILE_DSN:-} $( [ -s "$VAR/sim/logs/nginx.pid" ] && echo "(the simulator; control API at /_sim/, see t/sim/README.md)")
   logs       var/nginx/logs/error.log, var/log/worker.log
   stop       ./build.sh down      status: ./build.sh status

@@ -39,26 +39,19 @@ static ngx_int_t ngx_liauto_api_caller(ngx_liauto_ctx_t *ctx,
 static ngx_int_t ngx_liauto_api_path(ngx_liauto_ctx_t *ctx, ngx_str_t *out);
 static ngx_int_t ngx_liauto_api_query(ngx_liauto_ctx_t *ctx,
     ngx_str_t *out);
-static ngx_int_t ngx_liauto_api_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static ngx_int_t ngx_liauto_api_csv_body(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static ngx_int_t ngx_liauto_api_fingerprint(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body, ngx_str_t *out);
-static void ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx,
     ngx_liauto_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_liauto_api_tokens(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static u_char *ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s);
-static ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
-    const char *lowcase_name);
 static ngx_int_t ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx,
     const char *message, const char *field, const char *reason);
-static ngx_int_t ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx,
-    ngx_uint_t status, const char *message, ngx_str_t *details);
 
 
 static ngx_str_t  ngx_liauto_role_names[] = {
@@ -306,7 +299,7 @@ ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx, const char *message,
 
 /* answers the request from a check: NGX_DONE, ctx->rc the send's result */
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx, ngx_uint_t status,
     const char *message, ngx_str_t *details)
 {
@@ -527,7 +520,7 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 
 /* the whole request body, contiguous and NUL-terminated */
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     off_t         len;
@@ -584,10 +577,6 @@ ngx_liauto_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
 {
-    u_char              *p;
-    json_t              *json;
-    ngx_str_t            details, text, escaped;
-    json_error_t         err;
     ngx_table_elt_t     *ct;
     ngx_http_request_t  *r;
 
@@ -609,16 +598,43 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
         return NGX_ERROR;
     }
 
+    return ngx_liauto_api_parse_json(ctx, body, JSON_REJECT_DUPLICATES,
+                                     NULL);
+}
+
+
+/*
+ * NGX_OK: body is JSON (kept in *out when out is not NULL, for the caller
+ * to json_decref); NGX_DONE: answered 400 saying where it is not.
+ */
+
+ngx_int_t
+ngx_liauto_api_parse_json(ngx_liauto_ctx_t *ctx, ngx_str_t *body,
+    size_t flags, json_t **out)
+{
+    u_char              *p;
+    json_t              *json;
+    ngx_str_t            details, text, escaped;
+    json_error_t         err;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
     if (body->len == 0) {
         return ngx_liauto_api_bad_request(ctx, "a JSON request body is "
                                           "required", "body", "missing");
     }
 
-    json = json_loadb((char *) body->data, body->len,
-                      JSON_REJECT_DUPLICATES, &err);
+    json = json_loadb((char *) body->data, body->len, flags, &err);
 
     if (json) {
-        json_decref(json);
+        if (out) {
+            *out = json;
+
+        } else {
+            json_decref(json);
+        }
+
         return NGX_OK;
     }
 
@@ -733,7 +749,7 @@ ngx_liauto_api_fingerprint(ngx_liauto_ctx_t *ctx, ngx_str_t *body,
 }
 
 
-static void
+void
 ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res)
 {
     ngx_int_t            status;
@@ -960,7 +976,7 @@ ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_liauto_api_header(ngx_http_request_t *r, const char *lowcase_name)
 {
     size_t            len;

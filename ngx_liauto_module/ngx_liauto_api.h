@@ -8,10 +8,23 @@
 #define _NGX_LIAUTO_API_H_INCLUDED_
 
 
+#include <jansson.h>
+
 #include "ngx_liauto_module.h"
 
 
 ngx_int_t ngx_liauto_api_call(ngx_liauto_ctx_t *ctx);
+
+/* the pieces other route handlers share with resource routes */
+ngx_int_t ngx_liauto_api_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_liauto_api_parse_json(ngx_liauto_ctx_t *ctx, ngx_str_t *body,
+    size_t flags, json_t **out);
+ngx_int_t ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx, ngx_uint_t status,
+    const char *message, ngx_str_t *details);
+ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
+    const char *lowcase_name);
+/* sends the (status, body) row of an api.* function */
+void ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res);
 
 
 #endif /* _NGX_LIAUTO_API_H_INCLUDED_ */

@@ -21,15 +21,12 @@
 
 
 #define NGX_LIAUTO_JWT_MAX_TOKEN      8192
-#define NGX_LIAUTO_JWT_MAX_KEY_FILE   65536
 #define NGX_LIAUTO_JWT_MIN_SECRET     32
 #define NGX_LIAUTO_JWT_MIN_RSA_BITS   2048
 #define NGX_LIAUTO_JWT_DEFAULT_TTL    900
 #define NGX_LIAUTO_JWT_DEFAULT_LEEWAY 30
 
 
-static char *ngx_liauto_jwt_read_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *out);
 static char *ngx_liauto_jwt_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_liauto_jwt_resolve_keys(ngx_conf_t *cf,
@@ -132,7 +129,7 @@ ngx_liauto_jwt_set_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    rv = ngx_liauto_jwt_read_file(cf, cmd, secret);
+    rv = ngx_liauto_conf_read_file(cf, cmd, secret);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -177,89 +174,7 @@ ngx_liauto_jwt_set_pem(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    return ngx_liauto_jwt_read_file(cf, cmd, pem);
-}
-
-
-static char *
-ngx_liauto_jwt_read_file(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *out)
-{
-    char             *rv;
-    size_t            size;
-    ssize_t           n;
-    ngx_str_t        *value, name;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
-
-    value = cf->args->elts;
-    name = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = name;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot open \"%s\"", &cmd->name, name.data);
-        return NGX_CONF_ERROR;
-    }
-
-    rv = NGX_CONF_ERROR;
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", name.data);
-        goto done;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (size > NGX_LIAUTO_JWT_MAX_KEY_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" file \"%s\" is larger than %d bytes, "
-                           "not a key", &cmd->name, name.data,
-                           NGX_LIAUTO_JWT_MAX_KEY_FILE);
-        goto done;
-    }
-
-    /* NUL-terminated for OpenSSL's and libjwt's string APIs */
-    out->data = ngx_pnalloc(cf->pool, size + 1);
-    if (out->data == NULL) {
-        goto done;
-    }
-
-    n = ngx_read_file(&file, out->data, size, 0);
-
-    if (n == NGX_ERROR) {
-        goto done;
-    }
-
-    if ((size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" read only %z of %uz bytes from \"%s\"",
-                           &cmd->name, n, size, name.data);
-        goto done;
-    }
-
-    out->data[size] = '\0';
-    out->len = size;
-
-    rv = NGX_CONF_OK;
-
-done:
-
-    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", name.data);
-    }
-
-    return rv;
+    return ngx_liauto_conf_read_file(cf, cmd, pem);
 }
 
 

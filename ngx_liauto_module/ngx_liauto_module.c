@@ -10,11 +10,13 @@
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
+#include "ngx_liauto_webhook.h"
 
 
 #define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
 #define NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT  5000
 #define NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT    30000
+#define NGX_LIAUTO_MAX_KEY_FILE             65536
 
 
 static ngx_int_t ngx_liauto_handler(ngx_http_request_t *r);
@@ -128,6 +130,34 @@ static ngx_command_t  ngx_liauto_commands[] = {
       offsetof(ngx_liauto_srv_conf_t, jwt.ttl),
       &ngx_liauto_jwt_ttl_bounds },
 
+    { ngx_string("liauto_webhook_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_webhook_set_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("liauto_webhook_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_webhook_set_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("liauto_webhook_signing_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_webhook_set_signing_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("liauto_webhook_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_liauto_webhook_set_tolerance,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("liauto_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -207,6 +237,19 @@ ngx_liauto_handler(ngx_http_request_t *r)
     if (ctx->route == NULL) {
         ngx_http_discard_request_body(r);
         return rc;
+    }
+
+    if (ctx->route->flags & NGX_LIAUTO_ROUTE_WEBHOOK) {
+        /* a delivery without the secret is refused before its body */
+        rc = ngx_liauto_webhook_admit(ctx);
+
+        if (rc == NGX_DONE) {
+            return ctx->rc;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     if (ctx->route->flags & NGX_LIAUTO_ROUTE_READS_BODY) {
@@ -386,6 +429,93 @@ ngx_liauto_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lscf->api_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The file named by a directive's argument, whole and NUL-terminated, read
+ * at configuration time (keys and secrets: never on the request path).
+ */
+
+char *
+ngx_liauto_conf_read_file(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *out)
+{
+    char             *rv;
+    size_t            size;
+    ssize_t           n;
+    ngx_str_t        *value, name;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\" cannot open \"%s\"", &cmd->name, name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = NGX_CONF_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > NGX_LIAUTO_MAX_KEY_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%s\" is larger than %d bytes, "
+                           "not a key", &cmd->name, name.data,
+                           NGX_LIAUTO_MAX_KEY_FILE);
+        goto done;
+    }
+
+    /* NUL-terminated for OpenSSL's and libjwt's string APIs */
+    out->data = ngx_pnalloc(cf->pool, size + 1);
+    if (out->data == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, out->data, size, 0);
+
+    if (n == NGX_ERROR) {
+        goto done;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" read only %z of %uz bytes from \"%s\"",
+                           &cmd->name, n, size, name.data);
+        goto done;
+    }
+
+    out->data[size] = '\0';
+    out->len = size;
+
+    rv = NGX_CONF_OK;
+
+done:
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return rv;
 }
 
 
@@ -576,6 +706,11 @@ ngx_liauto_create_loc_conf(ngx_conf_t *cf)
 
     llcf->api = NGX_CONF_UNSET;
 
+    llcf->webhook = ngx_liauto_webhook_create_conf(cf);
+    if (llcf->webhook == NULL) {
+        return NULL;
+    }
+
     return llcf;
 }
 
@@ -587,6 +722,7 @@ ngx_liauto_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_liauto_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->api, prev->api, 0);
+    ngx_liauto_webhook_merge_conf(prev->webhook, conf->webhook);
 
     return NGX_CONF_OK;
 }

@@ -21,6 +21,7 @@
 
 
 typedef struct ngx_liauto_route_s  ngx_liauto_route_t;
+typedef struct ngx_liauto_webhook_conf_s  ngx_liauto_webhook_conf_t;
 
 
 typedef struct {
@@ -43,7 +44,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_flag_t                 api;
+    ngx_flag_t                  api;
+    ngx_liauto_webhook_conf_t  *webhook;
 } ngx_liauto_loc_conf_t;
 
 
@@ -72,6 +74,8 @@ ngx_int_t ngx_liauto_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_liauto_query(ngx_liauto_ctx_t *ctx, const char *sql,
     ngx_liauto_pg_handler_pt handler);
 void ngx_liauto_finalize(ngx_liauto_ctx_t *ctx, ngx_int_t rc);
+char *ngx_liauto_conf_read_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *out);
 
 
 extern ngx_module_t  ngx_liauto_module;

@@ -14,6 +14,7 @@
 #include "ngx_liauto_json.h"
 #include "ngx_liauto_ops.h"
 #include "ngx_liauto_api.h"
+#include "ngx_liauto_webhook.h"
 
 
 static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
@@ -228,6 +229,25 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
     { NGX_HTTP_POST, ngx_string("/api/v1/automation/scheduler/actions/stop"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.scheduler_stop") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/webhooks/unipile/users"),
+      ngx_liauto_webhook_deliver,
+      NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_WEBHOOK, NGX_LIAUTO_ROLE_ANY,
+      NGX_LIAUTO_WEBHOOK_SQL("unipile_users") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/webhooks/unipile/messaging"),
+      ngx_liauto_webhook_deliver,
+      NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_WEBHOOK, NGX_LIAUTO_ROLE_ANY,
+      NGX_LIAUTO_WEBHOOK_SQL("unipile_messaging") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/webhooks/unipile/account-status"),
+      ngx_liauto_webhook_deliver,
+      NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_WEBHOOK, NGX_LIAUTO_ROLE_ANY,
+      NGX_LIAUTO_WEBHOOK_SQL("unipile_account_status") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/webhooks/health"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.webhooks_health") },
 
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };

@@ -21,6 +21,8 @@
 #define NGX_LIAUTO_ROUTE_TOKENS   0x08
 /* the body is CSV, handed to SQL as {"header":[..],"rows":[[..],..]} */
 #define NGX_LIAUTO_ROUTE_CSV_IN   0x10
+/* a webhook delivery: ngx_liauto_webhook_admit() runs before the body */
+#define NGX_LIAUTO_ROUTE_WEBHOOK  0x20
 
 #define NGX_LIAUTO_ROUTE_READS_BODY                                          \
     (NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_CSV_IN)

@@ -174,7 +174,10 @@ for (@spec_ops) {
     push @incomplete, "$name: no $_"
         for grep { !$op->{$_} } qw(operationId tags summary responses);
 
-    if ($method =~ /^(?:POST|PATCH|DELETE|PUT)$/) {
+    # webhook receivers dedupe on their delivery key, not Idempotency-Key
+    if ($method =~ /^(?:POST|PATCH|DELETE|PUT)$/
+        && $path !~ m{^/api/v1/webhooks/unipile/})
+    {
         my $has_key = grep { ref_name($_) eq 'IdempotencyKey' }
                            @{ $op->{parameters} // [] };
         push @no_idempotency, "$name: no Idempotency-Key parameter"
@@ -248,6 +251,20 @@ is_deeply([validate_response('DELETE', '/api/v1/leads/{id}', 204, '{}')],
           ['DELETE /api/v1/leads/{id} 204: the spec says no body, got'
            . ' 2 bytes'],
           'validator: a body where the spec has none is reported');
+
+# the two answers of api.ingest_webhook (t/040 makes them for real)
+is_deeply([map { validate_response('POST', '/api/v1/webhooks/unipile/users',
+                                   200, $_) }
+           '{"id": "0b6f3c1e-8a55-4b0e-9c39-5f2d7d0c9a11", "status":'
+           . ' "accepted"}', '{"status": "duplicate"}'], [],
+          'validator: a webhook accepted or duplicate answer passes');
+is_deeply([validate_response('POST', '/api/v1/webhooks/unipile/users', 200,
+                             '{"status": "duplicate", "id": "x"}')],
+          ['POST /api/v1/webhooks/unipile/users 200: /: matches none of'
+           . ' oneOf: [0] /id: "x" is not a uuid, /status: "duplicate" is'
+           . ' not one of "accepted"; [1] /id: undeclared property not'
+           . ' allowed'],
+          'validator: a duplicate answer with an id does not');
 
 # the module's own 503 envelope (t/001-health.t) against the Error schema
 is(path_template('/api/v1/campaigns/3f0e2a8b-9c4d-4e5f-a6b7-c8d9e0f1a2b3'
@@ -571,6 +588,10 @@ main::api('GET', '/api/v1/users', 403, token => $a);
 main::api('GET', '/api/v1/clients', 200, token => $a);
 
 main::api('DELETE', "/api/v1/users/$user", 204, token => $t);
+main::api_when_served('GET', '/api/v1/webhooks/health', 200, token => $t);
+# this nginx has no webhook secret: refused, as the spec says
+main::api_when_served('POST', '/api/v1/webhooks/unipile/messaging', 503,
+                      json => { event => 'message_received' });
 main::api('DELETE', "/api/v1/clients/$client", 204, token => $t);
 
 my $fresh = main::decode(main::api('POST', '/api/v1/auth/refresh', 200,
@@ -720,6 +741,10 @@ main::api_when_served('POST', '/api/v1/automation/scheduler/actions/stop',
                       200, token => $t);
 main::api_when_served('POST', '/api/v1/automation/scheduler/actions/start',
                       200, token => $t);
+main::api_when_served('GET', '/api/v1/webhooks/health', 200, token => $t);
+# this nginx has no webhook secret: refused, as the spec says
+main::api_when_served('POST', '/api/v1/webhooks/unipile/messaging', 503,
+                      json => { event => 'message_received' });
 main::api('DELETE', "/api/v1/clients/$client", 204, token => $t);
 --- request
 GET /api/v1/health

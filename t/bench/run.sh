@@ -47,6 +47,9 @@ pgbench -q -i -s 10 liauto_bench >/dev/null 2>&1
 
 rm -rf "$PREFIX"
 mkdir -p "$PREFIX"/{conf,logs,tmp}
+export LIAUTO_BENCH_WEBHOOK_SECRET="bench-webhook-secret-$RANDOM$RANDOM"
+export LIAUTO_BENCH_WEBHOOK_BODY="$ROOT/t/bench/message_received.json"
+(umask 077; echo "$LIAUTO_BENCH_WEBHOOK_SECRET" >"$PREFIX/webhook-secret")
 sed -e "s|@MODULE_SO@|$ROOT/build/ngx_liauto_module.so|" \
     -e "s|@PREFIX@|$PREFIX|g" -e "s|@PORT@|$PORT|" -e "s|@DSN@|$DSN|" \
     -e "s|@ROOT@|$ROOT|" -e "s|@POOL@|${LIAUTO_BENCH_POOL:-16}|" \
@@ -67,16 +70,12 @@ workers_rss_kb() {
     echo "$sum"
 }
 
-# wrk_run NAME PATH [HEADER] -> "rps p50 p99"
+# wrk_run PATH [WRK OPTION...] -> "rps p50 p99 requests"
 wrk_run() {
-    local path=$1 header=${2:-} out
-    if [ -n "$header" ]; then
-        out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -H "$header" \
-                  "http://127.0.0.1:$PORT$path")
-    else
-        out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency \
-                  "http://127.0.0.1:$PORT$path")
-    fi
+    local path=$1 out
+    shift
+    out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency "$@" \
+              "http://127.0.0.1:$PORT$path")
     if echo "$out" | grep -q "Non-2xx"; then
         echo "$out" >&2
         echo "bench: $path answered non-2xx responses" >&2
@@ -84,7 +83,8 @@ wrk_run() {
     fi
     echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') \
 $(echo "$out" | awk '$1 == "50%" {print $2}') \
-$(echo "$out" | awk '$1 == "99%" {print $2}')"
+$(echo "$out" | awk '$1 == "99%" {print $2}') \
+$(echo "$out" | awk '/requests in/ {print $1}')"
 }
 
 pgbench_tps() {
@@ -93,7 +93,7 @@ pgbench_tps() {
 }
 
 log "nginx return 200"
-read -r ret_rps ret_p50 ret_p99 <<<"$(wrk_run /bench/return200)"
+read -r ret_rps ret_p50 ret_p99 _ <<<"$(wrk_run /bench/return200)"
 log "pgbench -S ($CONNS clients)"
 pg_tps=$(pgbench_tps)
 
@@ -102,7 +102,8 @@ scenario() {
     local name=$1; shift
     log "$name"
     local rps p50 p99
-    read -r rps p50 p99 <<<"$(wrk_run "$@")"
+    read -r rps p50 p99 REQUESTS <<<"$(wrk_run "$@")"
+    LAST_RPS=$rps
     rows+=("$(printf '| %s | %s | %s | %s | %.1f %% | %.1f %% |' \
         "$name" "$rps" "$p50" "$p99" \
         "$(echo "100 * $rps / $ret_rps" | bc -l)" \
@@ -110,9 +111,30 @@ scenario() {
 }
 
 scenario "GET /api/v1/health (one query)" /api/v1/health
-scenario "GET /api/v1/leads/{id} (JWT + tenant + PK)" "/api/v1/leads/$LEAD_ID" "$AUTH"
-scenario "GET /api/v1/campaigns/{id} (JWT)" "/api/v1/campaigns/$CAMPAIGN_ID" "$AUTH"
-scenario "GET /api/v1/leads?limit=50 (JWT, keyset page)" "/api/v1/leads?limit=50" "$AUTH"
+scenario "GET /api/v1/leads/{id} (JWT + tenant + PK)" "/api/v1/leads/$LEAD_ID" -H "$AUTH"
+scenario "GET /api/v1/campaigns/{id} (JWT)" "/api/v1/campaigns/$CAMPAIGN_ID" -H "$AUTH"
+scenario "GET /api/v1/leads?limit=50 (JWT, keyset page)" "/api/v1/leads?limit=50" -H "$AUTH"
+
+# Webhook ingest: message_received deliveries with the secret, each a new
+# message (stored, synchronous_commit on), next to pgbench inserting the
+# same body into a table like webhook_events (same indexes) in this run
+scenario "POST /api/v1/webhooks/unipile/messaging (secret + JSON + INSERT, new ids)" \
+    /api/v1/webhooks/unipile/messaging -s "$ROOT/t/bench/webhook.lua"
+webhook_requests=$REQUESTS
+webhook_rps=$LAST_RPS
+webhook_rows=$(psql -qAt -d liauto_bench -c "SELECT count(*) FROM liauto.webhook_events WHERE source = 'unipile_messaging'")
+[ "$webhook_rows" -ge "$webhook_requests" ] \
+    || { echo "bench: $webhook_requests deliveries answered, only $webhook_rows stored" >&2; exit 1; }
+log "pgbench single-row INSERT ($CONNS clients)"
+psql -q -d liauto_bench -c 'CREATE TABLE bench_webhook_events (LIKE liauto.webhook_events INCLUDING ALL)'
+{
+    echo "INSERT INTO bench_webhook_events (source, delivery_key, body, headers)"
+    echo "VALUES ('unipile_messaging', 'messaging:message_received:' || gen_random_uuid(),"
+    echo "        \$b\$$(cat "$LIAUTO_BENCH_WEBHOOK_BODY")\$b\$, '{\"liauto-auth\": \"secret\"}')"
+    echo "ON CONFLICT (delivery_key) DO NOTHING;"
+} >"$PREFIX/insert.sql"
+insert_tps=$(pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_EACH" -f "$PREFIX/insert.sql" liauto_bench 2>/dev/null \
+    | awk '/^tps/ {print $3; exit}')
 
 log "CSV import of 50,000 rows"
 perl -e 'print "First Name,Last Name,Company,Title,LinkedIn URL,Notes\r\n";
@@ -135,6 +157,11 @@ rss=$(workers_rss_kb)
     echo "| nginx \`return 200\` (baseline) | $ret_rps | $ret_p50 | $ret_p99 | 100 % | |"
     echo "| pgbench -S, $CONNS clients (baseline) | $pg_tps tps | | | | 100 % |"
     printf '%s\n' "${rows[@]}"
+    echo
+    printf 'Webhook ingest: %s deliveries/s = %.1f %% of nginx `return 200`, %.1f %% of pgbench single-row INSERT (%s tps, same body, %s clients); %s deliveries answered, %s rows stored\n' \
+        "$webhook_rps" "$(echo "100 * $webhook_rps / $ret_rps" | bc -l)" \
+        "$(echo "100 * $webhook_rps / $insert_tps" | bc -l)" "$insert_tps" \
+        "$CONNS" "$webhook_requests" "$webhook_rows"
     echo
     echo "CSV import, 50,000 rows ($(du -k "$PREFIX/import.csv" | cut -f1) KiB) in one request: ${import_time}s"
     echo
