@@ -690,8 +690,19 @@ ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc)
         && PQtransactionStatus(pgc->pgconn) == PQTRANS_IDLE)
     {
         ngx_liauto_pg_take(pgc, q);
+
+        pgc->delivering = 1;
         ngx_liauto_pg_deliver(q, NGX_OK, res, NULL);
+        pgc->delivering = 0;
         PQclear(res);
+
+        if (pgc->released) {
+            ngx_liauto_pg_close(pgc);
+
+        } else {
+            /* notifications read along with the answer get no event */
+            ngx_liauto_pg_listen_event(pgc);
+        }
 
         /* the pool has one connection less: waiters may need a new one */
         ngx_liauto_pg_dispatch(pool);

@@ -133,6 +133,8 @@ typedef struct {
 
 static ngx_int_t ngx_liauto_stream_args(ngx_liauto_ctx_t *ctx,
     ngx_liauto_claims_t *claims, ngx_liauto_sub_t *sub);
+static ngx_int_t ngx_liauto_stream_uuid(ngx_pool_t *pool, ngx_str_t *uuid,
+    ngx_str_t *out);
 static ngx_int_t ngx_liauto_stream_last_event_id(ngx_liauto_ctx_t *ctx,
     ngx_str_t *value, ngx_liauto_sub_t *sub);
 static ngx_int_t ngx_liauto_stream_start_response(ngx_liauto_sub_t *sub);
@@ -418,35 +420,20 @@ ngx_liauto_stream_args(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t *claims,
                 return NGX_DONE;
             }
 
-            sub->assignee_id.data = ngx_pstrdup(r->pool, &claims->sub);
-            if (sub->assignee_id.data == NULL) {
+            if (ngx_liauto_stream_uuid(r->pool, &claims->sub,
+                                       &sub->assignee_id)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
-
-            sub->assignee_id.len = NGX_LIAUTO_UUID_LEN;
         }
     }
 
-    if (client.data) {
-        /* NUL-terminated: it is a query parameter of the replay too */
-        sub->client_id.data = ngx_pnalloc(r->pool, NGX_LIAUTO_UUID_LEN + 1);
-        if (sub->client_id.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_cpystrn(sub->client_id.data, client.data,
-                    NGX_LIAUTO_UUID_LEN + 1);
-        sub->client_id.len = NGX_LIAUTO_UUID_LEN;
-    }
-
-    if (sub->assignee_id.data) {
-        p = ngx_pnalloc(r->pool, NGX_LIAUTO_UUID_LEN + 1);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_cpystrn(p, sub->assignee_id.data, NGX_LIAUTO_UUID_LEN + 1);
-        sub->assignee_id.data = p;
+    if (client.data
+        && ngx_liauto_stream_uuid(r->pool, &client, &sub->client_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     h = ngx_liauto_api_header(r, "last-event-id");
@@ -458,6 +445,23 @@ ngx_liauto_stream_args(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t *claims,
     if (last_id.data) {
         return ngx_liauto_stream_last_event_id(ctx, &last_id, sub);
     }
+
+    return NGX_OK;
+}
+
+
+/* NUL-terminated: it is a parameter of the replay query too */
+
+static ngx_int_t
+ngx_liauto_stream_uuid(ngx_pool_t *pool, ngx_str_t *uuid, ngx_str_t *out)
+{
+    out->data = ngx_pnalloc(pool, NGX_LIAUTO_UUID_LEN + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(out->data, uuid->data, NGX_LIAUTO_UUID_LEN + 1);
+    out->len = NGX_LIAUTO_UUID_LEN;
 
     return NGX_OK;
 }
@@ -601,9 +605,8 @@ ngx_liauto_hub_listen(ngx_liauto_hub_t *hub)
 static void
 ngx_liauto_hub_listened(ngx_liauto_pg_query_t *q, PGresult *res)
 {
-    ngx_liauto_hub_t  *hub = q->data;
-
     const char        *failed;
+    ngx_liauto_hub_t  *hub = q->data;
 
     q->listen = NULL;
 

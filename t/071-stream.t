@@ -545,3 +545,30 @@ LISTEN connections: 1
 --- error_log
 liauto: listening postgres connection lost
 liauto: stream: caught up 1 events after id
+
+
+
+=== TEST 11: an event too big for a NOTIFY payload arrives whole, in order
+--- config
+    location /api/ { liauto_api; }
+    location = /t {
+        content_by_lua_block {
+            local sse = require "liauto.sse"
+            local s = assert(sse.open(STREAM, { headers = AS.viewer_a }))
+            assert(s:live())
+            local big = publish(A, "message.created", conv("b16"), nil,
+                                '{"text": "' .. string.rep("y", 9000) .. '"}')
+            local after = publish(A, "message.created", conv("b17"))
+            local ev = assert(s:event())
+            ngx.say(show(ev), " ", ev.id == tostring(big), ", text of ",
+                    #ev.data:match('"text": "(y*)"'), " bytes")
+            ev = assert(s:event())
+            ngx.say(show(ev), " ", ev.id == tostring(after))
+            s:close()
+        }
+    }
+--- response_body
+message.created b16 true, text of 9000 bytes
+message.created b17 true
+--- error_log
+liauto: stream: caught up 
