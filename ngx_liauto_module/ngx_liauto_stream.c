@@ -1126,11 +1126,11 @@ static void
 ngx_liauto_sub_start(ngx_liauto_sub_t *sub)
 {
     if (sub->replay) {
-        /* an id from the future (another database?) resumes from now */
-        if (sub->last_id > sub->hub->last_id) {
-            sub->last_id = sub->hub->last_id;
-        }
-
+        /*
+         * The id is taken as it is, even past the hub's newest: another
+         * worker may have sent the client an event this one has not read
+         * from its socket yet.
+         */
         sub->state = ngx_liauto_sub_replaying;
 
         if (ngx_liauto_sub_replay(sub) != NGX_DONE) {
