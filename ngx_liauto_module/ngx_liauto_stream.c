@@ -39,6 +39,9 @@
 #define NGX_LIAUTO_STREAM_PAGE         500
 #define NGX_LIAUTO_STREAM_PAGE_STR     "500"
 
+/* notifications a syncing hub keeps; beyond, it reads them from the table */
+#define NGX_LIAUTO_STREAM_HELD_MAX     1000
+
 #define NGX_LIAUTO_STREAM_RETRY_MIN    100
 #define NGX_LIAUTO_STREAM_RETRY_MAX    5000
 
@@ -99,10 +102,13 @@ typedef struct {
     int64_t                    last_id;         /* newest event fanned out */
     ngx_queue_t                subscribers;
     ngx_queue_t                held;            /* while syncing */
+    ngx_uint_t                 nheld;
     ngx_event_t                retry;
     ngx_msec_t                 backoff;
     char                       after[NGX_INT64_LEN + 1];
     unsigned                   started:1;       /* last_id is known */
+    /* notifications were dropped while syncing: sync once more */
+    unsigned                   overflow:1;
 } ngx_liauto_hub_t;
 
 
@@ -127,6 +133,7 @@ typedef struct {
 
     ngx_event_t                ping;
     ngx_msec_t                 heartbeat;
+    time_t                     expires;         /* the access token's exp */
     unsigned                   replay:1;
 } ngx_liauto_sub_t;
 
@@ -153,6 +160,9 @@ static const char *ngx_liauto_stream_failed(ngx_liauto_pg_query_t *q,
     PGresult *res, ExecStatusType expect);
 static void ngx_liauto_hub_notify(void *data, PGnotify *notify);
 static void ngx_liauto_hub_lost(ngx_liauto_hub_t *hub, const char *why);
+static void ngx_liauto_hub_hold(ngx_liauto_hub_t *hub,
+    ngx_liauto_stream_event_t *ev);
+static void ngx_liauto_hub_drop_held(ngx_liauto_hub_t *hub);
 static void ngx_liauto_hub_retry(ngx_event_t *ev);
 static void ngx_liauto_hub_fanout(ngx_liauto_hub_t *hub,
     ngx_liauto_stream_event_t *ev);
@@ -241,6 +251,7 @@ ngx_liauto_stream_subscribe(ngx_liauto_ctx_t *ctx)
 
     sub->hub = hub;
     sub->ctx = ctx;
+    sub->expires = claims->exp;
     sub->max_buffer = lscf->stream_max_buffer;
     sub->heartbeat = lscf->stream_heartbeat;
     ngx_queue_init(&sub->held);
@@ -742,6 +753,13 @@ ngx_liauto_hub_synced(ngx_liauto_hub_t *hub)
     ngx_liauto_sub_t           *sub;
     ngx_liauto_stream_event_t  *ev;
 
+    if (hub->overflow) {
+        /* what was dropped is in the table */
+        hub->overflow = 0;
+        ngx_liauto_hub_sync(hub);
+        return;
+    }
+
     while (!ngx_queue_empty(&hub->held)) {
         qu = ngx_queue_head(&hub->held);
         ev = ngx_queue_data(qu, ngx_liauto_stream_event_t, queue);
@@ -753,6 +771,7 @@ ngx_liauto_hub_synced(ngx_liauto_hub_t *hub)
         }
 
         ngx_queue_remove(qu);
+        hub->nheld--;
 
         if (ev->id > hub->last_id) {
             hub->last_id = ev->id;
@@ -823,7 +842,12 @@ ngx_liauto_hub_notify(void *data, PGnotify *notify)
     }
 
     if (hub->state != ngx_liauto_hub_ready) {
-        ngx_queue_insert_tail(&hub->held, &ev->queue);
+        if (hub->nheld == NGX_LIAUTO_STREAM_HELD_MAX) {
+            ngx_liauto_hub_drop_held(hub);
+            hub->overflow = 1;
+        }
+
+        ngx_liauto_hub_hold(hub, ev);
         return;
     }
 
@@ -833,7 +857,7 @@ ngx_liauto_hub_notify(void *data, PGnotify *notify)
     }
 
     if (ev->truncated) {
-        ngx_queue_insert_tail(&hub->held, &ev->queue);
+        ngx_liauto_hub_hold(hub, ev);
         ngx_liauto_hub_sync(hub);
         return;
     }
@@ -861,7 +885,8 @@ ngx_liauto_hub_lost(ngx_liauto_hub_t *hub, const char *why)
         hub->conn = NULL;
     }
 
-    ngx_liauto_events_free(&hub->held);
+    ngx_liauto_hub_drop_held(hub);
+    hub->overflow = 0;
 
     ngx_log_error(NGX_LOG_WARN, hub->log, 0,
                   "liauto: stream: not listening (%s); retrying in %M ms",
@@ -873,6 +898,22 @@ ngx_liauto_hub_lost(ngx_liauto_hub_t *hub, const char *why)
     hub->backoff = ngx_min(hub->backoff * 2, NGX_LIAUTO_STREAM_RETRY_MAX);
 
     ngx_liauto_hub_tell(hub, NGX_LIAUTO_STREAM_LOST);
+}
+
+
+static void
+ngx_liauto_hub_hold(ngx_liauto_hub_t *hub, ngx_liauto_stream_event_t *ev)
+{
+    ngx_queue_insert_tail(&hub->held, &ev->queue);
+    hub->nheld++;
+}
+
+
+static void
+ngx_liauto_hub_drop_held(ngx_liauto_hub_t *hub)
+{
+    ngx_liauto_events_free(&hub->held);
+    hub->nheld = 0;
 }
 
 
@@ -1477,6 +1518,14 @@ ngx_liauto_sub_ping(ngx_event_t *ev)
 {
     ngx_liauto_sub_t  *sub = ev->data;
 
+    /* the stream lives as long as the token it was opened with */
+    if (sub->expires && ngx_time() >= sub->expires) {
+        ngx_log_error(NGX_LOG_INFO, sub->ctx->request->connection->log, 0,
+                      "liauto: stream closed: its access token expired");
+        ngx_liauto_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
     /* before writing: a write may close the subscriber */
     ngx_add_timer(&sub->ping, sub->heartbeat);
 
@@ -1567,7 +1616,7 @@ ngx_liauto_stream_exit(void)
             ngx_del_timer(&hub->retry);
         }
 
-        ngx_liauto_events_free(&hub->held);
+        ngx_liauto_hub_drop_held(hub);
 
         ngx_queue_remove(qu);
         ngx_free(hub);

@@ -411,8 +411,10 @@ ping
             local subs, threads = {}, {}
             for i = 1, n do
                 threads[i] = ngx.thread.spawn(function ()
+                    -- (a generous timeout: valgrind runs are slow)
                     local s = assert(sse.open(STREAM, {
-                        headers = i % 2 == 0 and AS.viewer_a or AS.admin }))
+                        headers = i % 2 == 0 and AS.viewer_a or AS.admin,
+                        timeout = 60000 }))
                     assert(s:live())
                     subs[i] = s
                 end)
@@ -572,3 +574,39 @@ message.created b16 true, text of 9000 bytes
 message.created b17 true
 --- error_log
 liauto: stream: caught up 
+
+
+
+=== TEST 12: a stream ends when the access token it was opened with expires
+--- http_config eval
+"liauto_stream_heartbeat 200ms;\n$::http_config"
+--- init
+# signed now, valid for 2 more seconds (written for the Lua client)
+open my $fh, '>', server_root() . '/html/short.jwt' or die $!;
+print $fh Liauto::Token::hs256({ sub => '71000000-0000-4000-8000-0000000000a1',
+                                 role => 'viewer',
+                                 client_id => $ENV{TEST_NGINX_T071_A},
+                                 exp => time + 2 });
+close $fh;
+--- config
+    location /api/ { liauto_api; }
+    location = /t {
+        content_by_lua_block {
+            local sse = require "liauto.sse"
+            local f = assert(io.open(ngx.config.prefix() .. "html/short.jwt"))
+            local token = f:read("*a")
+            f:close()
+            local s = assert(sse.open(STREAM, { headers = {
+                Authorization = "Bearer " .. token } }))
+            assert(s:live())
+            local ok, err
+            repeat
+                ok, err = s:next()
+            until not ok
+            ngx.say("the stream: ", err)
+        }
+    }
+--- response_body
+the stream: closed
+--- error_log
+liauto: stream closed: its access token expired
