@@ -610,3 +610,71 @@ close $fh;
 the stream: closed
 --- error_log
 liauto: stream closed: its access token expired
+
+
+
+=== TEST 13: an event published while a replay waits is sent once, after the replay
+--- http_config eval
+(my $c = $::http_config) =~ s/liauto_postgres_pool_size 2/liauto_postgres_pool_size 1/;
+$c
+--- config
+    location /api/ { liauto_api; }
+    location = /t {
+        content_by_lua_block {
+            local http = require "liauto.http"
+            local sse = require "liauto.sse"
+
+            local function until_one(sql)
+                for i = 1, 100 do
+                    if tonumber(sh(psql(sql))[1]) == 1 then return end
+                    ngx.sleep(0.05)
+                end
+                error("never: " .. sql)
+            end
+
+            local first = assert(sse.open(STREAM, { headers = AS.viewer_a }))
+            assert(first:live())
+            local e1 = publish(A, "message.created", conv("e1"))
+            ngx.say("first, live: ", show(first:event()))
+
+            -- the pool's only connection waits on a lock, under a health
+            -- check: the replay below has to wait for it
+            http.spawn(psql("BEGIN; LOCK TABLE liauto.worker_heartbeats"
+                            .. " IN ACCESS EXCLUSIVE MODE;"
+                            .. " SELECT pg_sleep(3)"))
+            until_one("SELECT count(*) FROM pg_locks WHERE granted AND"
+                      .. " mode = 'AccessExclusiveLock' AND relation ="
+                      .. " 'liauto.worker_heartbeats'::regclass")
+            local health = ngx.thread.spawn(http.request, "GET",
+                                            "/api/v1/health")
+            until_one("SELECT count(*) FROM pg_stat_activity WHERE"
+                      .. " application_name = 'liauto-nginx' AND"
+                      .. " wait_event_type = 'Lock'")
+
+            local s = assert(sse.open(STREAM, { headers = {
+                Authorization = AS.viewer_a.Authorization,
+                ["Last-Event-ID"] = tostring(e1) } }))
+            -- published while the replay waits: live to the subscriber
+            -- (held), and in the replay once it runs
+            publish(A, "message.created", conv("e2"))
+            ngx.say("first, live: ", show(first:event()))
+
+            local replayed = assert(s:live())
+            local got = {}
+            for _, ev in ipairs(replayed) do
+                got[#got + 1] = show(ev)
+            end
+            ngx.say("resumed: ", table.concat(got, ", "))
+            publish(A, "message.created", conv("e3"))
+            ngx.say("resumed, then live: ", show(s:event()))
+            ngx.say("health: ", select(2, ngx.thread.wait(health)).status)
+            s:close()
+            first:close()
+        }
+    }
+--- response_body
+first, live: message.created e1
+first, live: message.created e2
+resumed: message.created e2
+resumed, then live: message.created e3
+health: 200
