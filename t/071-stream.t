@@ -679,3 +679,17 @@ first, live: message.created e2
 resumed: message.created e2
 resumed, then live: message.created e3
 health: 200
+
+
+
+=== TEST 14: HEAD answers the stream's headers and ends
+--- config
+    location /api/ { liauto_api; }
+--- request
+HEAD /api/v1/inbox/stream
+--- more_headers eval
+"Authorization: Bearer $ENV{TEST_NGINX_T071_VIEWER_A}"
+--- response_headers
+Content-Type: text/event-stream
+Cache-Control: no-cache
+--- response_body chomp
