@@ -30,10 +30,7 @@
     "$3::text[], $4::jsonb, $5::jsonb, $6, decode($7, 'hex'))"
 
 
-static ngx_int_t ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx,
-    ngx_liauto_claims_t **claims);
 static ngx_int_t ngx_liauto_api_check_ids(ngx_liauto_ctx_t *ctx);
-static ngx_int_t ngx_liauto_api_is_uuid(ngx_str_t *s);
 static ngx_int_t ngx_liauto_api_caller(ngx_liauto_ctx_t *ctx,
     ngx_liauto_claims_t *claims, ngx_str_t *out);
 static ngx_int_t ngx_liauto_api_path(ngx_liauto_ctx_t *ctx, ngx_str_t *out);
@@ -50,8 +47,6 @@ static ngx_int_t ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx,
 static ngx_int_t ngx_liauto_api_tokens(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static u_char *ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s);
-static ngx_int_t ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx,
-    const char *message, const char *field, const char *reason);
 
 
 static ngx_str_t  ngx_liauto_role_names[] = {
@@ -150,7 +145,7 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t **out)
 {
     ngx_int_t             rc;
@@ -242,7 +237,7 @@ ngx_liauto_api_check_ids(ngx_liauto_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_is_uuid(ngx_str_t *s)
 {
     ngx_uint_t  i;
@@ -268,7 +263,7 @@ ngx_liauto_api_is_uuid(ngx_str_t *s)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx, const char *message,
     const char *field, const char *reason)
 {

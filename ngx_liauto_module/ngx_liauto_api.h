@@ -26,5 +26,18 @@ ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
 /* sends the (status, body) row of an api.* function */
 void ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res);
 
+/*
+ * The checks of ngx_liauto_api_call(), for routes with their own handler:
+ * NGX_OK passes; NGX_DONE has answered the request (with the envelope),
+ * the sending's outcome in ctx->rc.
+ */
+ngx_int_t ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx,
+    ngx_liauto_claims_t **claims);
+ngx_int_t ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx,
+    const char *message, const char *field, const char *reason);
+
+/* NGX_OK for a UUID in its 36-character text form, else NGX_DECLINED */
+ngx_int_t ngx_liauto_api_is_uuid(ngx_str_t *s);
+
 
 #endif /* _NGX_LIAUTO_API_H_INCLUDED_ */

@@ -15,6 +15,7 @@
 #include "ngx_liauto_ops.h"
 #include "ngx_liauto_api.h"
 #include "ngx_liauto_webhook.h"
+#include "ngx_liauto_stream.h"
 
 
 static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
@@ -248,6 +249,9 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/v1/webhooks/health"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.webhooks_health") },
+    /* Server-Sent Events, fed by LISTEN/NOTIFY (ngx_liauto_stream.c) */
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/stream"),
+      ngx_liauto_stream_subscribe, 0, NGX_LIAUTO_ROLE_VIEWER, NULL, NULL },
 
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
