@@ -6,6 +6,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "loop.h"
+#include "replies.h"
 #include "run.h"
 #include "version.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    replies_t    *replies;       /* inbox replies, with the engine */
 } worker_t;
 
 
@@ -64,6 +66,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->engine != NULL) {
         engine_wake(w->engine);
+    }
+
+    if (w->replies != NULL) {
+        replies_wake(w->replies);
     }
 }
 
@@ -115,6 +121,15 @@ worker_start(worker_t *w, const liauto_config_t *cf)
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
 
+    /* inbox replies go out through the engine's Unipile client */
+    if (w->engine != NULL) {
+        w->replies = replies_create(w->loop, w->db, cf,
+                                    engine_unipile(w->engine));
+        if (w->replies == NULL) {
+            return -1;
+        }
+    }
+
     db_start(w->db);
     return 0;
 }
@@ -123,6 +138,11 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    /* before the engine: its client holds the replies' calls */
+    if (w->replies != NULL) {
+        replies_destroy(w->replies);
+    }
+
     if (w->engine != NULL) {
         engine_destroy(w->engine);
     }
