@@ -30,10 +30,7 @@
     "$3::text[], $4::jsonb, $5::jsonb, $6, decode($7, 'hex'))"
 
 
-static ngx_int_t ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx,
-    ngx_liauto_claims_t **claims);
 static ngx_int_t ngx_liauto_api_check_ids(ngx_liauto_ctx_t *ctx);
-static ngx_int_t ngx_liauto_api_is_uuid(ngx_str_t *s);
 static ngx_int_t ngx_liauto_api_caller(ngx_liauto_ctx_t *ctx,
     ngx_liauto_claims_t *claims, ngx_str_t *out);
 static ngx_int_t ngx_liauto_api_path(ngx_liauto_ctx_t *ctx, ngx_str_t *out);
@@ -53,10 +50,6 @@ static ngx_int_t ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx,
 static ngx_int_t ngx_liauto_api_tokens(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static u_char *ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s);
-static ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
-    const char *lowcase_name);
-static ngx_int_t ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx,
-    const char *message, const char *field, const char *reason);
 static ngx_int_t ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx,
     ngx_uint_t status, const char *message, ngx_str_t *details);
 
@@ -157,7 +150,7 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_authorize(ngx_liauto_ctx_t *ctx, ngx_liauto_claims_t **out)
 {
     ngx_int_t             rc;
@@ -249,7 +242,7 @@ ngx_liauto_api_check_ids(ngx_liauto_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_is_uuid(ngx_str_t *s)
 {
     ngx_uint_t  i;
@@ -275,7 +268,7 @@ ngx_liauto_api_is_uuid(ngx_str_t *s)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_bad_request(ngx_liauto_ctx_t *ctx, const char *message,
     const char *field, const char *reason)
 {
@@ -960,7 +953,7 @@ ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_liauto_api_header(ngx_http_request_t *r, const char *lowcase_name)
 {
     size_t            len;

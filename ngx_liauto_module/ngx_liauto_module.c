@@ -10,11 +10,15 @@
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
+#include "ngx_liauto_stream.h"
 
 
 #define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
 #define NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT  5000
 #define NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT    30000
+#define NGX_LIAUTO_DEFAULT_STREAM_HEARTBEAT  15000
+#define NGX_LIAUTO_DEFAULT_STREAM_MAX_BUFFER (256 * 1024)
+#define NGX_LIAUTO_DEFAULT_STREAM_MAX_SUBS   10000
 
 
 static ngx_int_t ngx_liauto_handler(ngx_http_request_t *r);
@@ -134,6 +138,27 @@ static ngx_command_t  ngx_liauto_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_liauto_srv_conf_t, jwt.leeway),
       &ngx_liauto_jwt_leeway_bounds },
+
+    { ngx_string("liauto_stream_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, stream_heartbeat),
+      NULL },
+
+    { ngx_string("liauto_stream_max_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, stream_max_buffer),
+      NULL },
+
+    { ngx_string("liauto_stream_max_subscribers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_liauto_srv_conf_t, stream_max_subscribers),
+      NULL },
 
       ngx_null_command
 };
@@ -453,6 +478,9 @@ ngx_liauto_create_srv_conf(ngx_conf_t *cf)
     lscf->pool_size = NGX_CONF_UNSET_UINT;
     lscf->connect_timeout = NGX_CONF_UNSET_MSEC;
     lscf->query_timeout = NGX_CONF_UNSET_MSEC;
+    lscf->stream_heartbeat = NGX_CONF_UNSET_MSEC;
+    lscf->stream_max_buffer = NGX_CONF_UNSET_SIZE;
+    lscf->stream_max_subscribers = NGX_CONF_UNSET_UINT;
 
     ngx_liauto_jwt_init_conf(&lscf->jwt);
 
@@ -497,6 +525,20 @@ ngx_liauto_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_LIAUTO_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_merge_msec_value(conf->query_timeout, prev->query_timeout,
                               NGX_LIAUTO_DEFAULT_QUERY_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->stream_heartbeat, prev->stream_heartbeat,
+                              NGX_LIAUTO_DEFAULT_STREAM_HEARTBEAT);
+    ngx_conf_merge_size_value(conf->stream_max_buffer,
+                              prev->stream_max_buffer,
+                              NGX_LIAUTO_DEFAULT_STREAM_MAX_BUFFER);
+    ngx_conf_merge_uint_value(conf->stream_max_subscribers,
+                              prev->stream_max_subscribers,
+                              NGX_LIAUTO_DEFAULT_STREAM_MAX_SUBS);
+
+    if (conf->stream_heartbeat == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"liauto_stream_heartbeat\" must be positive");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->conninfo.len == 0) {
         if (conf->api_file.len) {
@@ -625,6 +667,9 @@ ngx_liauto_exit_process(ngx_cycle_t *cycle)
     if (lmcf == NULL) {
         return;
     }
+
+    /* streams first: they hold listening connections and pool queries */
+    ngx_liauto_stream_exit();
 
     pools = lmcf->pools.elts;
 

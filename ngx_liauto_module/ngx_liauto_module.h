@@ -36,6 +36,11 @@ typedef struct {
     ngx_liauto_pg_pool_t      *pool;
     ngx_liauto_jwt_conf_t      jwt;
 
+    /* GET /api/v1/inbox/stream (ngx_liauto_stream.c) */
+    ngx_msec_t                 stream_heartbeat;
+    size_t                     stream_max_buffer;
+    ngx_uint_t                 stream_max_subscribers;
+
     /* where liauto_api was used, to report a missing liauto_postgres */
     ngx_str_t                  api_file;
     ngx_uint_t                 api_line;
@@ -57,6 +62,8 @@ typedef struct {
     /* what sending an early answer returned, to finalize with */
     ngx_int_t                  rc;
     ngx_liauto_jwt_result_t   *jwt;
+    /* the state of a route that outlives its first handler (a stream) */
+    void                      *data;
 
     /* the response was built by the module, not by nginx's error pages */
     unsigned                   responded:1;

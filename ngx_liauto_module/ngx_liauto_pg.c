@@ -26,7 +26,8 @@ typedef enum {
     ngx_liauto_pg_setup,
     ngx_liauto_pg_idle,
     ngx_liauto_pg_sending,
-    ngx_liauto_pg_reading
+    ngx_liauto_pg_reading,
+    ngx_liauto_pg_listening      /* out of the pool, see q->listen */
 } ngx_liauto_pg_state_e;
 
 
@@ -39,7 +40,12 @@ struct ngx_liauto_pg_conn_s {
     PGresult                  *result;
     ngx_event_t                timer;
     ngx_liauto_pg_state_e      state;
+    ngx_liauto_pg_listen_pt    listen;
+    void                      *listen_data;
     unsigned                   want_write:1;
+    /* ngx_liauto_pg_release() from inside listen(): closed afterwards */
+    unsigned                   delivering:1;
+    unsigned                   released:1;
 };
 
 
@@ -59,6 +65,9 @@ static void ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_make_idle(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_idle_event(ngx_liauto_pg_conn_t *pgc);
+static void ngx_liauto_pg_take(ngx_liauto_pg_conn_t *pgc,
+    ngx_liauto_pg_query_t *q);
+static void ngx_liauto_pg_listen_event(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_fail(ngx_liauto_pg_conn_t *pgc, ngx_int_t rc,
     const char *reason);
 static void ngx_liauto_pg_close(ngx_liauto_pg_conn_t *pgc);
@@ -192,6 +201,18 @@ ngx_liauto_pg_abandon(ngx_liauto_pg_query_t *q)
         q->conn->query = NULL;
         q->conn = NULL;
     }
+}
+
+
+void
+ngx_liauto_pg_release(ngx_liauto_pg_conn_t *pgc)
+{
+    if (pgc->delivering) {
+        pgc->released = 1;
+        return;
+    }
+
+    ngx_liauto_pg_close(pgc);
 }
 
 
@@ -441,6 +462,12 @@ ngx_liauto_pg_event_handler(ngx_event_t *ev)
             ngx_liauto_pg_idle_event(pgc);
         }
         break;
+
+    case ngx_liauto_pg_listening:
+        if (!ev->write) {
+            ngx_liauto_pg_listen_event(pgc);
+        }
+        break;
     }
 }
 
@@ -540,8 +567,9 @@ ngx_liauto_pg_send(ngx_liauto_pg_conn_t *pgc, ngx_liauto_pg_query_t *q)
     pgc->query = q;
     q->conn = pgc;
 
-    if (!PQsendQueryParams(pgc->pgconn, q->sql, q->nparams, NULL,
-                           q->values, NULL, NULL, 0))
+    if (!(q->listen ? PQsendQuery(pgc->pgconn, q->sql)
+                    : PQsendQueryParams(pgc->pgconn, q->sql, q->nparams,
+                                        NULL, q->values, NULL, NULL, 0)))
     {
         ngx_liauto_pg_fail(pgc, NGX_ERROR, PQerrorMessage(pgc->pgconn));
         return;
@@ -658,6 +686,29 @@ ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc)
     q = pgc->query;
     pgc->query = NULL;
 
+    if (q && q->listen && res && PQresultStatus(res) == PGRES_COMMAND_OK
+        && PQtransactionStatus(pgc->pgconn) == PQTRANS_IDLE)
+    {
+        ngx_liauto_pg_take(pgc, q);
+
+        pgc->delivering = 1;
+        ngx_liauto_pg_deliver(q, NGX_OK, res, NULL);
+        pgc->delivering = 0;
+        PQclear(res);
+
+        if (pgc->released) {
+            ngx_liauto_pg_close(pgc);
+
+        } else {
+            /* notifications read along with the answer get no event */
+            ngx_liauto_pg_listen_event(pgc);
+        }
+
+        /* the pool has one connection less: waiters may need a new one */
+        ngx_liauto_pg_dispatch(pool);
+        return;
+    }
+
     if (PQtransactionStatus(pgc->pgconn) == PQTRANS_IDLE) {
         ngx_liauto_pg_make_idle(pgc);
 
@@ -728,6 +779,82 @@ ngx_liauto_pg_idle_event(ngx_liauto_pg_conn_t *pgc)
             ngx_liauto_pg_close(pgc);
         }
     }
+}
+
+
+/* a LISTEN succeeded: its connection now belongs to the query's owner */
+
+static void
+ngx_liauto_pg_take(ngx_liauto_pg_conn_t *pgc, ngx_liauto_pg_query_t *q)
+{
+    ngx_queue_remove(&pgc->queue);
+    pgc->pool->nconns--;
+
+    pgc->state = ngx_liauto_pg_listening;
+    pgc->listen = q->listen;
+    pgc->listen_data = q->data;
+    q->conn = pgc;
+}
+
+
+static void
+ngx_liauto_pg_listen_event(ngx_liauto_pg_conn_t *pgc)
+{
+    void                     *data;
+    u_char                    msg[512];
+    PGresult                 *res;
+    PGnotify                 *notify;
+    const char               *lost;
+    ngx_liauto_pg_listen_pt   listen;
+
+    lost = NULL;
+
+    if (PQconsumeInput(pgc->pgconn) == 0) {
+        lost = PQerrorMessage(pgc->pgconn);
+
+    } else {
+        pgc->delivering = 1;
+
+        while (!pgc->released
+               && (notify = PQnotifies(pgc->pgconn)) != NULL)
+        {
+            pgc->listen(pgc->listen_data, notify);
+            PQfreemem(notify);
+        }
+
+        pgc->delivering = 0;
+
+        if (pgc->released) {
+            ngx_liauto_pg_close(pgc);
+            return;
+        }
+
+        /* e.g. the server terminating the session before it closes it */
+        if (!PQisBusy(pgc->pgconn)) {
+            res = PQgetResult(pgc->pgconn);
+
+            if (res != NULL) {
+                ngx_cpystrn(msg, (u_char *) PQresultErrorMessage(res),
+                            sizeof(msg));
+                PQclear(res);
+                lost = (char *) msg;
+            }
+        }
+    }
+
+    if (lost == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, pgc->pool->log, 0,
+                  "liauto: listening postgres connection lost: %s", lost);
+
+    listen = pgc->listen;
+    data = pgc->listen_data;
+
+    ngx_liauto_pg_close(pgc);
+
+    listen(data, NULL);
 }
 
 
@@ -876,8 +1003,11 @@ ngx_liauto_pg_close(ngx_liauto_pg_conn_t *pgc)
         ngx_del_timer(&pgc->timer);
     }
 
-    ngx_queue_remove(&pgc->queue);
-    pgc->pool->nconns--;
+    /* a listening connection left the pool's lists and count already */
+    if (pgc->state != ngx_liauto_pg_listening) {
+        ngx_queue_remove(&pgc->queue);
+        pgc->pool->nconns--;
+    }
 
     if (pgc->result) {
         PQclear(pgc->result);

@@ -25,6 +25,9 @@ typedef struct ngx_liauto_pg_query_s  ngx_liauto_pg_query_t;
 typedef void (*ngx_liauto_pg_handler_pt)(ngx_liauto_pg_query_t *q,
     PGresult *res);
 
+/* a NOTIFY on a listening connection; NULL: the connection is gone */
+typedef void (*ngx_liauto_pg_listen_pt)(void *data, PGnotify *notify);
+
 
 /*
  * A query waits in the pool's queue until a connection is free, runs on
@@ -34,6 +37,13 @@ typedef void (*ngx_liauto_pg_handler_pt)(ngx_liauto_pg_query_t *q,
  *   rc == NGX_HTTP_SERVICE_UNAVAILABLE    no connection could be had in time
  *   rc == NGX_HTTP_GATEWAY_TIME_OUT       the query did not finish in time
  *   rc == NGX_ERROR                       the connection broke mid-query
+ *
+ * With listen set, sql is a LISTEN (sent with the simple protocol, so it
+ * may hold several statements and takes no parameters).  When it succeeds
+ * its connection leaves the pool for good: the handler finds it in
+ * q->conn, and every notification arriving on it goes to
+ * listen(data, notify) until ngx_liauto_pg_release() or its loss, which is
+ * reported as listen(data, NULL) once the connection is freed.
  */
 struct ngx_liauto_pg_query_s {
     const char                *sql;
@@ -41,6 +51,7 @@ struct ngx_liauto_pg_query_s {
     const char                *values[NGX_LIAUTO_PG_MAX_PARAMS];
 
     ngx_liauto_pg_handler_pt   handler;
+    ngx_liauto_pg_listen_pt    listen;
     void                      *data;
     ngx_log_t                 *log;
 
@@ -86,6 +97,7 @@ void ngx_liauto_pg_pool_init(ngx_liauto_pg_pool_t *pool, ngx_log_t *log);
 void ngx_liauto_pg_pool_close(ngx_liauto_pg_pool_t *pool);
 void ngx_liauto_pg_run(ngx_liauto_pg_pool_t *pool, ngx_liauto_pg_query_t *q);
 void ngx_liauto_pg_abandon(ngx_liauto_pg_query_t *q);
+void ngx_liauto_pg_release(ngx_liauto_pg_conn_t *pgc);
 
 
 #endif /* _NGX_LIAUTO_PG_H_INCLUDED_ */

@@ -14,6 +14,7 @@
 #include "ngx_liauto_json.h"
 #include "ngx_liauto_ops.h"
 #include "ngx_liauto_api.h"
+#include "ngx_liauto_stream.h"
 
 
 static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
@@ -250,6 +251,10 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/v1/inbox/counters"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.inbox_counters") },
+
+    /* Server-Sent Events, fed by LISTEN/NOTIFY (ngx_liauto_stream.c) */
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/stream"),
+      ngx_liauto_stream_subscribe, 0, NGX_LIAUTO_ROLE_VIEWER, NULL, NULL },
 
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
