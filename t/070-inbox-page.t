@@ -6,9 +6,10 @@
 # the answer exactly once and the page shows it sent.
 #
 # The lead's reply is put on the simulator (/_sim/reply) and threaded with
-# liauto.record_message, as webhook processing does; the page learns about
-# it from the realtime stream, or, where the stream is not served, from
-# the catch-up it does on every reconnection attempt.
+# liauto.record_message, as webhook processing does; its insert publishes
+# message.created (0022) and the page learns about it from the realtime
+# stream (GET /api/v1/inbox/stream), and about the answer being sent from
+# message.updated.
 use Test::Nginx::Socket 'no_plan';
 
 use Cwd ();
@@ -149,7 +150,8 @@ my $node_ok = close $node;
 Test::More::ok($node_ok, 'the browser session went through every step')
     or Test::More::diag($out, "\nworker log:\n", main::slurp($log));
 Test::More::like($out, qr/^ok $_/m, "browser: $_")
-    for ('logged in', 'the lead\'s reply appeared live',
+    for ('logged in', 'the realtime stream is connected',
+         'the lead\'s reply appeared live',
          'the thread shows it', 'assigned to me', 'marked read',
          'the reply shows in the thread as (?:queued|sent)',
          'the reply is sent');

@@ -1,7 +1,7 @@
 // Drives the operator's inbox page (conf/inbox/) in headless Chromium
 // (Debian's chromium, through playwright-core) the way an operator uses
 // it: log in, watch the list, see a new reply from a lead appear without
-// reloading the page, open it, assign it to oneself, mark it read, answer,
+// reloading the page (pushed by GET /api/v1/inbox/stream), open it, assign it to oneself, mark it read, answer,
 // and watch the answer go from queued to sent.
 //
 //   node t/lib/inbox_page.js <base url> <email> <password> <inject command>
@@ -42,6 +42,8 @@ async function main() {
             (who) => document.getElementById("who").textContent.includes(who),
             email);
         ok("logged in");
+        await page.waitForSelector("#live.on");
+        ok("the realtime stream is connected");
 
         // the page is up: nothing from the lead yet
         const before = await page.locator("#conversations li").count();
