@@ -56,9 +56,10 @@ our $email = 'agent@t070-page.test';
 our $password = 'inbox page pass phrase';
 our $client = main::psql_value(<<"_SQL_");
 DELETE FROM liauto.users WHERE email LIKE '%\@t070-page.test';
-DELETE FROM liauto.clients WHERE name = 't070 page';
+DELETE FROM liauto.linkedin_accounts WHERE unipile_account_id = '$account';
+DELETE FROM liauto.clients WHERE name = 't070-page';
 DELETE FROM liauto.login_attempts;
-WITH c AS (INSERT INTO liauto.clients (name) VALUES ('t070 page')
+WITH c AS (INSERT INTO liauto.clients (name) VALUES ('t070-page')
            RETURNING id),
      a AS (INSERT INTO liauto.linkedin_accounts
                (client_id, name, unipile_account_id, provider_user_id)

@@ -38,7 +38,9 @@ sub psql_rows {
 # webhooks thread them (liauto.record_message), out of order and twice.
 my ($fx) = psql_rows(<<'_SQL_');
 DELETE FROM liauto.users WHERE email LIKE '%@t070.test';
-DELETE FROM liauto.clients WHERE name LIKE 't070 %';
+DELETE FROM liauto.linkedin_accounts
+WHERE unipile_account_id IN ('t070-acc-a', 't070-acc-b');
+DELETE FROM liauto.clients WHERE name IN ('t070 A', 't070 B');
 WITH ca AS (INSERT INTO liauto.clients (name) VALUES ('t070 A') RETURNING id),
      cb AS (INSERT INTO liauto.clients (name) VALUES ('t070 B') RETURNING id),
      u AS (INSERT INTO liauto.users (email, password_hash, role, client_id)
