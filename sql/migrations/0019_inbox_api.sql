@@ -488,7 +488,8 @@ COMMENT ON FUNCTION engine.complete_reply(uuid, uuid, text, text, text,
     'Returns the action''s new status (stale for a foreign token).';
 
 CREATE FUNCTION engine.resolve_reply(p_action_id uuid, p_found boolean,
-                                     p_external_id text)
+                                     p_external_id text,
+                                     p_chat_id text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -505,15 +506,16 @@ BEGIN
     v_sent := coalesce(liauto.reply_already_sent(v_action),
                        CASE WHEN p_found THEN p_external_id END);
     IF v_sent IS NOT NULL OR p_found THEN
-        RETURN liauto.mark_reply_sent(v_action, v_sent, NULL);
+        RETURN liauto.mark_reply_sent(v_action, v_sent, p_chat_id);
     END IF;
     RETURN engine.resolve_unknown(p_action_id, false, NULL, true);
 END
 $$;
 
-COMMENT ON FUNCTION engine.resolve_reply(uuid, boolean, text) IS
+COMMENT ON FUNCTION engine.resolve_reply(uuid, boolean, text, text) IS
     'The reconciler''s verdict on an unknown reply: found in the chat (or '
-    'its echo already stored) -> sent; provably not there -> budget unit '
+    'its echo already stored) -> sent, p_chat_id the chat it was found in '
+    'when the conversation''s was gone; provably not there -> budget unit '
     'back and scheduled again (failed after engine_max_attempts).';
 
 

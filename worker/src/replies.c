@@ -42,7 +42,7 @@ enum {
     "liauto.now() + make_interval(secs => $6::double precision), $7)"
 
 #define REPLIES_RESOLVE_SQL                                                 \
-    "SELECT engine.resolve_reply($1::uuid, $2::boolean, $3)"
+    "SELECT engine.resolve_reply($1::uuid, $2::boolean, $3, $4)"
 
 typedef struct reply_s  reply_t;
 
@@ -57,6 +57,7 @@ struct reply_s {
     char         token[40];
     char         claimed_at[32];
     json_t      *payload;
+    char        *found_chat;           /* reconciling: the attendee's chat */
     /* borrowed from the payload */
     const char  *account_id;           /* Unipile's */
     const char  *chat_id;
@@ -105,6 +106,7 @@ reply_free(reply_t *r)
 
     rp->in_flight--;
     json_decref(r->payload);
+    free(r->found_chat);
     free(r);
 }
 
@@ -208,15 +210,16 @@ reply_complete(reply_t *r, const completion_t *c)
 static void
 reply_resolve(reply_t *r, int found, const char *external_id)
 {
-    const char  *values[3];
+    const char  *values[4];
     PGresult    *res;
 
     values[0] = r->id;
     values[1] = found ? "true" : "false";
     values[2] = external_id;
+    values[3] = r->found_chat;
 
     res = db_exec_params(r->rp->db, "engine.resolve_reply",
-                         REPLIES_RESOLVE_SQL, 3, NULL, values);
+                         REPLIES_RESOLVE_SQL, 4, NULL, values);
 
     log_info("reconciled reply %s of conversation %s: %s in the chat%s%s "
              "-> %s", r->id, r->conversation_id,
@@ -341,6 +344,40 @@ reply_start(reply_t *r)
 
 /* -------------------------------------------------------- reconciling */
 
+static void reply_reconcile(reply_t *r);
+
+
+/* The attendee's chat, when the conversation's is gone (the reply may
+ * have gone out in a chat started for it). */
+static void
+reply_on_chat(const unipile_result_t *res, void *data)
+{
+    reply_t  *r = data;
+
+    if (res->verdict.outcome != UNIPILE_SENT) {
+        log_warn("cannot reconcile reply %s yet: looking for the chat with "
+                 "%s: %s", r->id, r->provider_id, res->verdict.reason);
+        reply_finish(r);
+        return;
+    }
+
+    if (res->chat_id == NULL) {
+        /* no chat with the attendee at all: nothing was sent */
+        reply_resolve(r, 0, NULL);
+        return;
+    }
+
+    r->found_chat = strdup(res->chat_id);
+    if (r->found_chat == NULL) {
+        log_error("cannot reconcile reply %s: out of memory", r->id);
+        reply_finish(r);
+        return;
+    }
+
+    reply_reconcile(r);
+}
+
+
 static void
 reply_on_messages(const unipile_result_t *res, void *data)
 {
@@ -349,10 +386,24 @@ reply_on_messages(const unipile_result_t *res, void *data)
     json_t             *item;
     size_t              i;
 
+    if (res->verdict.outcome == UNIPILE_FINAL_LEAD
+        && res->verdict.status == 404 && r->found_chat == NULL
+        && r->provider_id != NULL)
+    {
+        if (unipile_find_chat_with(r->rp->unipile, r->account_id,
+                                   r->provider_id, reply_on_chat, r) != 0)
+        {
+            log_error("cannot reconcile reply %s: out of memory", r->id);
+            reply_finish(r);
+        }
+        return;
+    }
+
     if (res->verdict.outcome != UNIPILE_SENT) {
         /* expired_replies hands it out again in a few minutes */
         log_warn("cannot reconcile reply %s yet: listing chat %s: %s",
-                 r->id, r->chat_id, res->verdict.reason);
+                 r->id, r->found_chat != NULL ? r->found_chat : r->chat_id,
+                 res->verdict.reason);
         reply_finish(r);
         return;
     }
@@ -383,8 +434,10 @@ reply_reconcile(reply_t *r)
         return;
     }
 
-    if (unipile_list_chat_messages(r->rp->unipile, r->chat_id, NULL,
-                                   reply_on_messages, r) != 0)
+    if (unipile_list_chat_messages(r->rp->unipile,
+                                   r->found_chat != NULL ? r->found_chat
+                                                         : r->chat_id,
+                                   NULL, reply_on_messages, r) != 0)
     {
         log_error("cannot reconcile reply %s: out of memory", r->id);
         reply_finish(r);

@@ -5,7 +5,8 @@
 # once and shows as sent in the thread. A worker killed with SIGKILL while
 # its send is on the wire is not resent after a restart: the expired
 # claim is found in the chat. A chat Unipile no longer knows is replaced by
-# a new one with the attendee; a refusal fails the message with the reason.
+# a new one with the attendee, and a kill while that chat is started is
+# found in it; a refusal fails the message with the reason.
 
 use strict;
 use warnings;
@@ -171,6 +172,40 @@ is_deeply(api_messages($bo), ['Hello Bo!'], '... once');
 isnt(psql($db, "SELECT external_chat_id FROM liauto.conversations"
                . " WHERE id = '$other'"), 'gone-chat',
      'the conversation keeps the new chat');
+
+# ------------------ SIGKILL while the chat started for a reply is on the wire
+
+my $cy = sim_control('POST', 'people', { first_name => 'Cy',
+                                         public_identifier => 'cy-third' });
+$inv = sim_api('POST', 'users/invite', { account_id => $account,
+                                         provider_id => $cy->{provider_id} });
+sim_control('POST', "invitations/$inv->{invitation_id}/accept");
+my $third = inbound($cy, 'Ping');
+psql($db, "UPDATE liauto.conversations SET external_chat_id = 'gone-too'"
+          . " WHERE id = '$third'");
+sim_control('POST', 'faults', { route => 'chats.start', kind => 'slow',
+                                ms => 1500 });
+($status, $msg) = reply($third, 'Pong');
+ok(wait_until(10, sub { @{ sim_control('GET', 'faults')->{faults} } == 0 }),
+   'the new chat is being started (slowly)') or diag(slurp($log));
+sleep(0.3);
+kill('KILL', $pid);
+waitpid($pid, 0);
+ok(wait_until(5, sub { @{ api_messages($cy) } == 1 }),
+   'the chat started at the kill lands at the simulator');
+
+$log = "$tmp/worker-3.log";
+$pid = start_worker(\%env, $log, 'run');
+ok(wait_until(20, sub { message($msg->{id}, 'status') eq 'sent' }),
+   'after the restart it is found in the attendee\'s new chat')
+    or diag(slurp($log));
+is_deeply(api_messages($cy), ['Pong'], '... and not resent');
+is(psql($db, "SELECT external_chat_id FROM liauto.conversations"
+             . " WHERE id = '$third'"),
+   sim_control('GET', "messages?account_id=$account"
+                      . "&person_id=$cy->{provider_id}&origin=api")
+       ->{messages}[0]{chat_id},
+   'the conversation keeps the chat it was found in');
 
 # --------------------------------------------------- a refusal is a failure
 
