@@ -27,6 +27,7 @@ DEB_PACKAGES=(
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
     libyaml-libyaml-perl nodejs
     wrk bc
+    chromium
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

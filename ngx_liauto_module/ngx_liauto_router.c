@@ -249,6 +249,52 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/v1/webhooks/health"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.webhooks_health") },
+
+    /* the unified inbox (sql/migrations/0019_inbox_api.sql) */
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/conversations"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.inbox_conversations_list") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/conversations/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.inbox_conversations_get") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/conversations/{id}/messages"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.inbox_messages_list") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/reply"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_reply") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/read"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_read") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/unread"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_unread") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/assign"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_assign") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/close"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_close") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/snooze"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_snooze") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/inbox/conversations/{id}/reopen"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.inbox_reopen") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/inbox/counters"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.inbox_counters") },
+
     /* Server-Sent Events, fed by LISTEN/NOTIFY (ngx_liauto_stream.c) */
     { NGX_HTTP_GET, ngx_string("/api/v1/inbox/stream"),
       ngx_liauto_stream_subscribe, 0, NGX_LIAUTO_ROLE_VIEWER, NULL, NULL },

@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "backoff.h"
+#include "completion.h"
 #include "engine.h"
 #include "log.h"
 #include "template.h"
@@ -15,12 +15,6 @@
 #define ENGINE_PLAN_LIMIT          "500"
 #define ENGINE_RECONCILE_LIMIT     "16"
 #define ENGINE_MAX_IN_FLIGHT       16
-
-/* Backoff of the engine's own retries, on top of the client's. */
-#define ENGINE_RETRY_BASE_MS       60000
-#define ENGINE_RETRY_CAP_MS        3600000
-#define ENGINE_COOLOFF_BASE_MS     900000
-#define ENGINE_COOLOFF_CAP_MS      14400000
 
 /* The client's quick retries inside one send. */
 #define ENGINE_HTTP_ATTEMPTS       3
@@ -109,15 +103,6 @@ struct engine_s {
     unsigned                in_flight;
     engine_action_t        *actions;
 };
-
-/* What engine.complete_action is told. */
-typedef struct {
-    const char  *outcome;
-    double       retry_in_s;           /* < 0: no retry time */
-    const char  *external_id;
-    const char  *conversation_id;
-    char         error[384];
-} completion_t;
 
 static void action_after_profile(engine_action_t *a);
 static void engine_kick(engine_t *e);
@@ -305,82 +290,6 @@ action_resolve(engine_action_t *a, int found, const char *external_id)
 
 /* ------------------------------------------------------------ outcomes */
 
-static void
-completion_init(completion_t *c, const char *outcome, const char *error)
-{
-    memset(c, 0, sizeof(completion_t));
-    c->outcome = outcome;
-    c->retry_in_s = -1;
-    snprintf(c->error, sizeof(c->error), "%s", error != NULL ? error : "");
-}
-
-
-static double
-backoff_s(unsigned attempts, uint64_t base_ms, uint64_t cap_ms)
-{
-    return backoff_delay_ms(attempts, base_ms, cap_ms, backoff_random())
-           / 1000.0;
-}
-
-
-/*
- * Maps the client's verdict to complete_action's outcome. sent_phase: the
- * answer is the send's own; before it (profile, chat lookup) nothing was
- * sent whatever happened, so the budget unit goes back.
- */
-static void
-completion_from_result(completion_t *c, const engine_action_t *a,
-    const unipile_result_t *res, int sent_phase)
-{
-    const unipile_verdict_t  *v = &res->verdict;
-    const char               *outcome = "unknown";
-
-    switch (v->outcome) {
-    case UNIPILE_SENT:
-        outcome = "sent";
-        break;
-    case UNIPILE_RETRY:
-        /* a send the server answered (5xx) may have acted */
-        outcome = sent_phase && v->status != 0 ? "retry" : "retry_unsent";
-        break;
-    case UNIPILE_ACCOUNT_COOLOFF:
-        outcome = "account_cooloff";
-        break;
-    case UNIPILE_ACCOUNT_BLOCKED:
-        outcome = "account_blocked";
-        break;
-    case UNIPILE_FINAL_LEAD:
-        outcome = "final_lead";
-        break;
-    case UNIPILE_FINAL_LIMIT:
-        outcome = "final_limit";
-        break;
-    case UNIPILE_UNKNOWN:
-        outcome = sent_phase ? "unknown" : "retry_unsent";
-        break;
-    }
-
-    completion_init(c, outcome, NULL);
-
-    if (v->outcome != UNIPILE_SENT) {
-        snprintf(c->error, sizeof(c->error), "%s%s%s%s%s (HTTP %ld)",
-                 v->reason, v->type[0] ? ": " : "", v->type,
-                 v->detail[0] ? ": " : "", v->detail, v->status);
-    }
-
-    if (strncmp(outcome, "retry", 5) == 0) {
-        c->retry_in_s = backoff_s(a->attempts, ENGINE_RETRY_BASE_MS,
-                                  ENGINE_RETRY_CAP_MS);
-
-    } else if (v->outcome == UNIPILE_ACCOUNT_COOLOFF) {
-        c->retry_in_s = v->retry_after_ms >= 0
-                        ? v->retry_after_ms / 1000.0
-                        : backoff_s(a->attempts, ENGINE_COOLOFF_BASE_MS,
-                                    ENGINE_COOLOFF_CAP_MS);
-    }
-}
-
-
 /*
  * A step before the send failed (or answered without what the send
  * needs). A send is recorded as not sent; a reconciliation is left for
@@ -407,7 +316,7 @@ action_fail_early(engine_action_t *a, const unipile_result_t *res,
         return;
     }
 
-    completion_from_result(&c, a, res, 0);
+    completion_from_result(&c, a->attempts, res, 0);
     if (strcmp(c.outcome, "sent") == 0) {
         completion_init(&c, "final_lead", what);
     } else {
@@ -447,7 +356,7 @@ action_on_sent(const unipile_result_t *res, void *data)
     engine_action_t  *a = data;
     completion_t      c;
 
-    completion_from_result(&c, a, res, 1);
+    completion_from_result(&c, a->attempts, res, 1);
 
     if (res->verdict.outcome == UNIPILE_SENT) {
         c.external_id = a->is_invite ? res->invitation_id : res->message_id;
@@ -900,6 +809,13 @@ static void
 engine_kick(engine_t *e)
 {
     loop_timer_start(e->loop, &e->wake, 0, 0, engine_on_timer, e);
+}
+
+
+unipile_t *
+engine_unipile(engine_t *e)
+{
+    return e->unipile;
 }
 
 

@@ -6,6 +6,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "loop.h"
+#include "replies.h"
 #include "run.h"
 #include "version.h"
 #include "withdraw.h"
@@ -17,7 +18,8 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
-    withdraw_t   *withdraw;      /* NULL: Unipile not configured */
+    replies_t    *replies;       /* inbox replies, with the engine */
+    withdraw_t   *withdraw;      /* auto-withdraw, with the engine */
 } worker_t;
 
 
@@ -66,6 +68,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->engine != NULL) {
         engine_wake(w->engine);
+    }
+
+    if (w->replies != NULL) {
+        replies_wake(w->replies);
     }
 
     if (w->withdraw != NULL) {
@@ -120,7 +126,17 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
-    w->withdraw = withdraw_create(w->loop, w->db, cf);
+
+    /* inbox replies and withdrawals go out through the engine's client */
+    if (w->engine != NULL) {
+        w->replies = replies_create(w->loop, w->db, cf,
+                                    engine_unipile(w->engine));
+        w->withdraw = withdraw_create(w->loop, w->db, cf,
+                                      engine_unipile(w->engine));
+        if (w->replies == NULL || w->withdraw == NULL) {
+            return -1;
+        }
+    }
 
     db_start(w->db);
     return 0;
@@ -130,6 +146,11 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    /* before the engine: its client holds their calls */
+    if (w->replies != NULL) {
+        replies_destroy(w->replies);
+    }
+
     if (w->withdraw != NULL) {
         withdraw_destroy(w->withdraw);
     }

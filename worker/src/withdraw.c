@@ -10,11 +10,6 @@
 #define WITHDRAW_MAX_IN_FLIGHT  4
 #define WITHDRAW_RETRY_S        900
 
-/* The client's quick retries inside one withdrawal. */
-#define WITHDRAW_HTTP_ATTEMPTS  3
-#define WITHDRAW_HTTP_BACKOFF   500
-#define WITHDRAW_HTTP_CAP       5000
-
 #define WITHDRAW_CLAIM_SQL                                                  \
     "SELECT id, claim_token, unipile_account_id, invitation_id, lead_id, "  \
     "who FROM engine.claim_withdrawals($1::integer, "                       \
@@ -52,7 +47,7 @@ struct withdraw_s {
     loop_t                 *loop;
     db_t                   *db;
     const liauto_config_t  *cf;
-    unipile_t              *unipile;
+    unipile_t              *unipile;       /* the engine's */
     loop_timer_t            tick;
     loop_timer_t            wake;
     unsigned                in_flight;
@@ -263,37 +258,20 @@ withdraw_kick(withdraw_t *w)
 
 
 withdraw_t *
-withdraw_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
+withdraw_create(loop_t *loop, db_t *db, const liauto_config_t *cf,
+    unipile_t *u)
 {
-    withdraw_t         *w;
-    unipile_options_t   o;
-
-    if (cf->unipile_dsn == NULL || cf->unipile_api_key == NULL) {
-        return NULL;
-    }
+    withdraw_t  *w;
 
     w = calloc(1, sizeof(withdraw_t));
     if (w == NULL) {
         return NULL;
     }
 
-    memset(&o, 0, sizeof(o));
-    o.dsn = cf->unipile_dsn;
-    o.api_key = cf->unipile_api_key;
-    o.timeout_ms = (long) cf->unipile_timeout * 1000;
-    o.max_attempts = WITHDRAW_HTTP_ATTEMPTS;
-    o.backoff_base_ms = WITHDRAW_HTTP_BACKOFF;
-    o.backoff_cap_ms = WITHDRAW_HTTP_CAP;
-
-    w->unipile = unipile_create(loop, &o);
-    if (w->unipile == NULL) {
-        free(w);
-        return NULL;
-    }
-
     w->loop = loop;
     w->db = db;
     w->cf = cf;
+    w->unipile = u;
     loop_timer_start(loop, &w->tick, WITHDRAW_EVERY_MS, WITHDRAW_EVERY_MS,
                      withdraw_on_timer, w);
     return w;
@@ -312,7 +290,6 @@ withdraw_destroy(withdraw_t *w)
 {
     loop_timer_stop(&w->tick);
     loop_timer_stop(&w->wake);
-    unipile_destroy(w->unipile);
 
     while (w->items != NULL) {
         item_free(w->items);

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "db.h"
 #include "loop.h"
+#include "unipile.h"
 
 /*
  * Auto-withdraw (issue 8): every few seconds, and on every wake-up, claims
@@ -13,14 +14,15 @@
  * each through Unipile's DELETE /users/invite/sent/{id}, recording the
  * outcome with engine.complete_withdrawal. A withdrawal whose answer is
  * lost is claimed again when its lease expires: withdrawing twice is a
- * harmless 404.
+ * harmless 404. Calls go through the engine's Unipile client: destroy
+ * this first.
  */
 
 typedef struct withdraw_s  withdraw_t;
 
-/* NULL when Unipile is not configured or out of memory. */
+/* NULL when out of memory. */
 withdraw_t *withdraw_create(loop_t *loop, db_t *db,
-    const liauto_config_t *cf);
+    const liauto_config_t *cf, unipile_t *u);
 
 void withdraw_wake(withdraw_t *w);
 
