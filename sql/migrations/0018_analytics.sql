@@ -860,7 +860,6 @@ BEGIN
     IF NOT p_query ? 'clients' THEN
         RETURN '{}';
     END IF;
-    PERFORM api.require_admin(p_caller);
 
     v_items := string_to_array(p_query ->> 'clients', ',');
     IF cardinality(v_items) NOT BETWEEN 1 AND 20
@@ -873,7 +872,8 @@ BEGIN
     END IF;
 
     SELECT array_agg(c.id) INTO v_ids
-    FROM liauto.clients AS c WHERE c.id = ANY (v_items::uuid[]);
+    FROM liauto.clients AS c
+    WHERE c.id = ANY (v_items::uuid[]) AND api.caller_sees(p_caller, c.id);
     IF coalesce(cardinality(v_ids), 0)
        < (SELECT count(DISTINCT i) FROM unnest(v_items::uuid[]) AS i)
     THEN
@@ -884,8 +884,9 @@ END
 $$;
 
 COMMENT ON FUNCTION liauto.query_clients(jsonb, jsonb) IS
-    'The ?clients=<id>,<id> of a client-vs-client comparison: admins only '
-    '(403), 1 to 20 ids (400), every one existing (404).';
+    'The ?clients=<id>,<id> of a client-vs-client comparison: 1 to 20 ids '
+    '(400), every one a client the caller sees (404; so only admins can '
+    'compare with another client).';
 
 CREATE FUNCTION liauto.campaign_windows(p_client_ids uuid[], p_days integer)
 RETURNS TABLE (client_id uuid, campaign_id uuid, account_id uuid,
@@ -986,9 +987,9 @@ $$;
 COMMENT ON FUNCTION liauto.analytics_comparative(jsonb, uuid, jsonb) IS
     'GET /analytics/clients/{id}/comparative?days=N&clients=: per '
     'campaign and per account of the client, event counts and window '
-    'rates over the last N local days of each campaign (default 30). An '
-    'admin may add ?clients=<id>,<id> to also get "clients": one total row '
-    'per client (this one and those listed).';
+    'rates over the last N local days of each campaign (default 30). '
+    '?clients=<id>,<id> (admins: any clients) adds "clients": one total '
+    'row per client (this one and those listed).';
 
 
 -- ------------------------------------------------------------------------

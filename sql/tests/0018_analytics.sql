@@ -537,8 +537,8 @@ SELECT is(pg_temp.err(pg_temp.call('api.analytics_comparative',
                                    '{"clients":
                                      "b0000000-0000-0000-0000-000000000001"}'
                                    )),
-          '{"status": 403, "code": "FORBIDDEN", "details": {}}',
-          'comparative: only admins compare clients');
+          '{"status": 404, "code": "NOT_FOUND", "details": {}}',
+          'comparative: only admins compare with another client');
 SELECT is(pg_temp.err(pg_temp.call('api.analytics_comparative',
                                    pg_temp.admin(),
                                    '{a0000000-0000-0000-0000-000000000001}',
