@@ -665,7 +665,7 @@ if ($camp) {
             for ("$c/analytics/summary?days=7",
                  "$c/analytics/timeseries?days=3",
                  "/api/v1/analytics/campaigns/$camp/funnel",
-                 "/api/v1/analytics/real-time?timezone=Europe/Paris",
+                 "/api/v1/analytics/real-time",
                  "/api/v1/analytics/clients/$client/comparative"
                  . "?clients=$client",
                  "/api/v1/analytics/export?view=funnel&id=$camp",

@@ -96,8 +96,15 @@ COMMENT ON COLUMN liauto.lead_milestones.reply_step IS
     'first reply (0 = the invite); NULL when no sent step precedes the '
     'reply.';
 
+-- The funnel reads ~10,000 rows per campaign: covering, so it is an
+-- index-only scan; replies by step read only the leads that replied.
 CREATE INDEX lead_milestones_campaign_idx
-    ON liauto.lead_milestones (campaign_id);
+    ON liauto.lead_milestones (campaign_id)
+    INCLUDE (invited_at, accepted_at, connected_before_at, messaged_at,
+             replied_at);
+CREATE INDEX lead_milestones_reply_step_idx
+    ON liauto.lead_milestones (campaign_id, reply_step)
+    WHERE replied_at IS NOT NULL;
 
 
 CREATE TYPE liauto.event_delta AS (
@@ -512,9 +519,25 @@ COMMENT ON FUNCTION liauto.window_json(numeric, numeric, numeric, numeric)
 -- them)
 -- ------------------------------------------------------------------------
 
+CREATE FUNCTION liauto.duration_json(p_leads bigint,
+                                     p_percentiles double precision[])
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'leads', p_leads,
+        'median_seconds', round(p_percentiles[1])::bigint,
+        'p90_seconds', round(p_percentiles[2])::bigint)
+$$;
+
+COMMENT ON FUNCTION liauto.duration_json(bigint, double precision[]) IS
+    '{"leads","median_seconds","p90_seconds"} from the count and the '
+    '{0.5, 0.9} percentile_cont of durations (whole seconds; null when '
+    'there is none).';
+
 CREATE FUNCTION liauto.funnel_counts(p_campaign_id uuid,
     OUT invited bigint, OUT accepted bigint, OUT messaged bigint,
-    OUT replied bigint, OUT milestones jsonb)
+    OUT replied bigint, OUT milestones jsonb, OUT to_acceptance jsonb,
+    OUT to_first_reply jsonb)
 LANGUAGE sql STABLE AS $$
     SELECT count(*) FILTER (WHERE m.invited_at IS NOT NULL),
            count(*) FILTER (WHERE m.invited_at IS NOT NULL
@@ -531,15 +554,32 @@ LANGUAGE sql STABLE AS $$
                'accepted', count(m.accepted_at),
                'connected_before', count(m.connected_before_at),
                'messaged', count(m.messaged_at),
-               'replied', count(m.replied_at))
+               'replied', count(m.replied_at)),
+           liauto.duration_json(
+               count(*) FILTER (WHERE m.accepted_at >= m.invited_at),
+               percentile_cont('{0.5,0.9}'::float8[]) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM m.accepted_at
+                                               - m.invited_at))
+               FILTER (WHERE m.accepted_at >= m.invited_at)),
+           liauto.duration_json(
+               count(*) FILTER (WHERE m.replied_at >= least(m.invited_at,
+                                                            m.messaged_at)),
+               percentile_cont('{0.5,0.9}'::float8[]) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM m.replied_at
+                                               - least(m.invited_at,
+                                                       m.messaged_at)))
+               FILTER (WHERE m.replied_at >= least(m.invited_at,
+                                                   m.messaged_at)))
     FROM liauto.lead_milestones AS m
     WHERE m.campaign_id = p_campaign_id
 $$;
 
 COMMENT ON FUNCTION liauto.funnel_counts(uuid) IS
-    'Strict funnel stages of a campaign''s leads (invited; invited and '
-    'accepted; ... and messaged; ... and replied) and, in milestones, how '
-    'many leads reached each milestone by any path.';
+    'One pass over a campaign''s lead_milestones: strict funnel stages '
+    '(invited; invited and accepted; ... and messaged; ... and replied), '
+    'milestones reached by any path, and time to acceptance (accepted_at '
+    '- invited_at) and to first reply (replied_at - first outbound '
+    'touch).';
 
 CREATE FUNCTION liauto.analytics_summary(p_caller jsonb, p_id uuid,
                                          p_query jsonb)
@@ -665,22 +705,6 @@ COMMENT ON FUNCTION liauto.analytics_rate_usage(jsonb, uuid, jsonb) IS
     'budget units used per local day of the account (liauto.rate_usage) '
     'against its current daily limits (limits keep no history).';
 
-CREATE FUNCTION liauto.duration_json(p_seconds double precision[])
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT jsonb_build_object(
-        'leads', count(*),
-        'median_seconds',
-        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s))::bigint,
-        'p90_seconds',
-        round(percentile_cont(0.9) WITHIN GROUP (ORDER BY s))::bigint)
-    FROM unnest(p_seconds) AS s
-$$;
-
-COMMENT ON FUNCTION liauto.duration_json(double precision[]) IS
-    '{"leads","median_seconds","p90_seconds"} of durations '
-    '(percentile_cont, rounded to whole seconds; null when none).';
-
 CREATE FUNCTION liauto.analytics_funnel(p_caller jsonb, p_id uuid,
                                         p_query jsonb)
 RETURNS jsonb
@@ -688,25 +712,11 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_campaign  liauto.campaigns;
     v_f         record;
-    v_times     record;
     v_by_step   jsonb;
 BEGIN
     PERFORM liauto.analytics_query(p_query, '{}');
     v_campaign := liauto.find_campaign(p_caller, p_id);
     v_f := liauto.funnel_counts(v_campaign.id);
-
-    SELECT liauto.duration_json(array_agg(
-               extract(epoch FROM m.accepted_at - m.invited_at)::float8)
-               FILTER (WHERE m.accepted_at >= m.invited_at)) AS acceptance,
-           liauto.duration_json(array_agg(
-               extract(epoch FROM m.replied_at
-                                  - least(m.invited_at, m.messaged_at))::float8)
-               FILTER (WHERE m.replied_at
-                             >= least(m.invited_at, m.messaged_at)))
-               AS reply
-    INTO v_times
-    FROM liauto.lead_milestones AS m
-    WHERE m.campaign_id = v_campaign.id;
 
     SELECT coalesce(jsonb_agg(jsonb_build_object('step', r.step,
                                                  'leads', r.leads)
@@ -734,8 +744,8 @@ BEGIN
                                liauto.rate(v_f.replied, v_f.messaged))),
         'overall_conversion_rate', liauto.rate(v_f.replied, v_f.invited),
         'milestones', v_f.milestones,
-        'time_to_acceptance', v_times.acceptance,
-        'time_to_first_reply', v_times.reply,
+        'time_to_acceptance', v_f.to_acceptance,
+        'time_to_first_reply', v_f.to_first_reply,
         'replies_by_step', v_by_step);
 END
 $$;
@@ -792,35 +802,43 @@ COMMENT ON FUNCTION liauto.type_counts(uuid[], timestamptz, timestamptz) IS
     '{<every event type>: n} of these clients'' events in [p_from, p_to] '
     '(events_client_occurred_idx, one range per client).';
 
+CREATE FUNCTION liauto.today_counts(p_client_ids uuid[]) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'connection_request_sent', coalesce(sum(s.invites), 0),
+        'connection_accepted', coalesce(sum(s.acceptances), 0),
+        'connection_accepted_historical',
+        coalesce(sum(s.acceptances_historical), 0),
+        'message_sent', coalesce(sum(s.messages), 0),
+        'message_received', coalesce(sum(s.replies), 0))
+    FROM liauto.campaigns AS c
+    JOIN liauto.campaign_daily_stats AS s
+      ON s.campaign_id = c.id AND s.day = liauto.local_today(c.timezone)
+    WHERE c.client_id = ANY (p_client_ids)
+$$;
+
+COMMENT ON FUNCTION liauto.today_counts(uuid[]) IS
+    '{<every event type>: n} of these clients'' campaigns on each '
+    'campaign''s local today (campaign_daily_stats: one row per campaign '
+    'and account, however busy the day).';
+
 CREATE FUNCTION liauto.analytics_real_time(p_caller jsonb, p_id uuid,
                                            p_query jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_clients   uuid[];
-    v_timezone  text := coalesce(p_query ->> 'timezone', 'UTC');
-    v_now       timestamptz := liauto.now();
+    v_clients  uuid[];
+    v_now      timestamptz := liauto.now();
 BEGIN
-    PERFORM liauto.analytics_query(p_query, '{client_id,timezone}');
-    IF NOT liauto.is_valid_timezone(v_timezone) THEN
-        PERFORM api.raise_error(400, 'BAD_REQUEST',
-            'invalid query parameters',
-            '{"timezone": "must be an IANA timezone name such as '
-            'Europe/London"}');
-    END IF;
+    PERFORM liauto.analytics_query(p_query, '{client_id}');
     v_clients := liauto.realtime_clients(p_caller, p_query);
 
     RETURN jsonb_build_object(
         'client_id', api.query_uuid(p_query, 'client_id'),
-        'timezone', v_timezone,
         'now', api.ts(v_now),
         'last_hour', liauto.type_counts(v_clients,
                                         v_now - interval '1 hour', v_now),
-        'today', liauto.type_counts(
-                     v_clients,
-                     liauto.local_today(v_timezone)::timestamp
-                         AT TIME ZONE v_timezone,
-                     v_now),
+        'today', liauto.today_counts(v_clients),
         'recent_events', (
             SELECT coalesce(jsonb_agg(jsonb_build_object(
                        'id', r.id, 'type', r.type,
@@ -845,9 +863,9 @@ END
 $$;
 
 COMMENT ON FUNCTION liauto.analytics_real_time(jsonb, uuid, jsonb) IS
-    'GET /analytics/real-time?client_id=&timezone=: event counts per type '
-    'in the last hour and since local midnight of timezone (default UTC), '
-    'and the 50 latest events (not after now), of the clients of '
+    'GET /analytics/real-time?client_id=: event counts per type in the '
+    'last hour and on today''s local day of each campaign, and the 50 '
+    'latest events (not after now), of the clients of '
     'liauto.realtime_clients.';
 
 CREATE FUNCTION liauto.query_clients(p_caller jsonb, p_query jsonb)
