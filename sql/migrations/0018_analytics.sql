@@ -23,7 +23,11 @@
 -- tail and add a job that must never stop; not worth it at these rates.
 -- The statement trigger aggregates a whole INSERT first, so a bulk backfill
 -- is one upsert per (campaign, day, account), taken in key order (no
--- deadlock between two bulk writers).
+-- deadlock between two bulk writers).  A transaction that inserts events
+-- in several statements holds the day rows of the first until it commits;
+-- two such transactions crossing the same rows in opposite orders
+-- deadlock (Postgres aborts one with 40P01).  The engine records one send
+-- per transaction; webhook processing should too, or retry on 40P01.
 --
 -- Conventions of every analytics answer (openapi/openapi.yaml):
 --   * days are local calendar days: a campaign's in its timezone, an
