@@ -946,8 +946,7 @@ BEGIN
     v_others := liauto.query_clients(p_caller, p_query);
 
     WITH w AS (
-        SELECT * FROM liauto.campaign_windows(
-                          array_append(v_others, v_client.id), v_days)
+        SELECT * FROM liauto.campaign_windows(ARRAY[v_client.id], v_days)
     )
     SELECT jsonb_build_object(
         'client_id', v_client.id,
@@ -980,29 +979,33 @@ BEGIN
                               sum(w.replies) AS replies
                        FROM w GROUP BY w.account_id) AS n
                    ON n.account_id = a.id
-            WHERE a.client_id = v_client.id),
-        'clients', (
-            SELECT jsonb_agg(jsonb_build_object(
+            WHERE a.client_id = v_client.id))
+    INTO v_answer;
+
+    -- "clients" only answers a client-vs-client question
+    IF cardinality(v_others) > 0 THEN
+        v_others := array_append(v_others, v_client.id);
+        SELECT v_answer || jsonb_build_object('clients', jsonb_agg(
+                   jsonb_build_object(
                        'client_id', k.id, 'name', k.name,
                        'campaigns', (SELECT count(*)
                                      FROM liauto.campaigns AS c
                                      WHERE c.client_id = k.id))
-                       || liauto.window_json(n.invites, n.acceptances,
-                                             n.messages, n.replies)
-                       ORDER BY k.name, k.id)
-            FROM liauto.clients AS k
-            LEFT JOIN (SELECT w.client_id, sum(w.invites) AS invites,
-                              sum(w.acceptances) AS acceptances,
-                              sum(w.messages) AS messages,
-                              sum(w.replies) AS replies
-                       FROM w GROUP BY w.client_id) AS n
-                   ON n.client_id = k.id
-            WHERE k.id = ANY (array_append(v_others, v_client.id))))
-    INTO v_answer;
-
-    -- "clients" only answers a client-vs-client question
-    RETURN CASE WHEN cardinality(v_others) > 0 THEN v_answer
-                ELSE v_answer - 'clients' END;
+                   || liauto.window_json(n.invites, n.acceptances,
+                                         n.messages, n.replies)
+                   ORDER BY k.name, k.id))
+        INTO v_answer
+        FROM liauto.clients AS k
+        LEFT JOIN (SELECT w.client_id, sum(w.invites) AS invites,
+                          sum(w.acceptances) AS acceptances,
+                          sum(w.messages) AS messages,
+                          sum(w.replies) AS replies
+                   FROM liauto.campaign_windows(v_others, v_days) AS w
+                   GROUP BY w.client_id) AS n
+               ON n.client_id = k.id
+        WHERE k.id = ANY (v_others);
+    END IF;
+    RETURN v_answer;
 END
 $$;
 
