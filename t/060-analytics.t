@@ -61,6 +61,45 @@ SQL`;
 chomp $campaign_b;
 die "fixtures failed" unless $campaign_b;
 
+# Four writers at once, one invite per transaction, 100 each, all on one
+# campaign of client A (400 leads) and so on the same day rows: the
+# counters must lose none of them.
+our $campaign_c = `psql '$ENV{TEST_NGINX_LIAUTO_DSN}' -qAt -v ON_ERROR_STOP=1 <<SQL
+WITH c AS (INSERT INTO liauto.campaigns (client_id, linkedin_account_id, name)
+           VALUES ('$client_a', '$account_a', 't060 concurrent')
+           RETURNING id, client_id),
+     l AS (INSERT INTO liauto.leads (client_id, campaign_id,
+                                     public_identifier)
+           SELECT c.client_id, c.id, 't060-c-' || w || '-' || i
+           FROM c, generate_series(1, 4) AS w, generate_series(1, 100) AS i
+           RETURNING id)
+SELECT id FROM c WHERE (SELECT count(*) FROM l) = 400;
+SQL`;
+chomp $campaign_c;
+die "concurrent fixtures failed" unless $campaign_c;
+
+my @writers;
+for my $w (1 .. 4) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open my $psql, '|-', 'psql', '-qX', '-v', 'ON_ERROR_STOP=1',
+            $ENV{TEST_NGINX_LIAUTO_DSN} or die "psql: $!";
+        print $psql "INSERT INTO liauto.events (client_id, lead_id,"
+            . " campaign_id, account_id, type, occurred_at)"
+            . " SELECT client_id, id, campaign_id, '$account_a',"
+            . " 'connection_request_sent', liauto.now() - interval '1 minute'"
+            . " FROM liauto.leads WHERE public_identifier = 't060-c-$w-$_';\n"
+            for 1 .. 100;
+        close $psql;
+        exit($? >> 8);
+    }
+    push @writers, $pid;
+}
+for (@writers) {
+    waitpid $_, 0;
+    die "a concurrent writer failed" if $?;
+}
+
 our $viewer = bearer({ sub => $viewer_id, role => 'viewer',
                        client_id => $client_a });
 
@@ -106,7 +145,7 @@ qr/^(?=.*"campaign_id": "$::campaign_a")(?=.*"leads": \{[^}]*"invite_sent": 1)(?
   qr/\{"leads": 1, "stage": "invited", "conversion_rate": null\}/,
   qr/"series": \[(?:\{[^}]*\}, ){6}\{[^}]*\}\]/,
   qr/"campaigns": \[\{[^]]*"invites": 1,[^]]*"campaign_id": "$::campaign_a"/,
-  qr/^(?=.*"last_hour": \{[^}]*"connection_request_sent": 1)(?!.*$::campaign_b)/ ]
+  qr/^(?=.*"last_hour": \{[^}]*"connection_request_sent": 401,)(?!.*$::campaign_b)/ ]
 
 
 
@@ -149,7 +188,8 @@ Content-Type: text/csv; charset=utf-8
 . "reply_rate\r\n"
 . "campaigns,$::campaign_a,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","
 . "1,0,0,0,0.0000,\r\n"
-. "accounts,$::account_a,acct,1,0,0,0,0.0000,\r\n"
+. "campaigns,$::campaign_c,t060 concurrent,400,0,0,0,0.0000,\r\n"
+. "accounts,$::account_a,acct,401,0,0,0,0.0000,\r\n"
 
 
 
@@ -165,7 +205,17 @@ Content-Type: application/json
 
 
 
-=== TEST 7: no token, no numbers
+=== TEST 7: four concurrent writers on one day lose no count
+--- request eval
+"GET /api/v1/campaigns/$::campaign_c/analytics/summary?days=2"
+--- more_headers eval: $::viewer
+--- error_code: 200
+--- response_body_like eval
+qr/"window": \{[^}]*"invites": 400,/
+
+
+
+=== TEST 8: no token, no numbers
 --- request eval
 "GET /api/v1/campaigns/$::campaign_a/analytics/summary"
 --- error_code: 401
