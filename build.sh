@@ -420,6 +420,14 @@ cmd_bench() {
     with_throwaway_pg "$ROOT/t/bench/run.sh"
 }
 
+# analytics at 1,000,000 leads / 5,000,000 events (t/bench/analytics.sh);
+# a server sized for that data rather than pg_virtualenv's defaults
+cmd_bench_analytics() {
+    cmd_build
+    with_throwaway_pg -o shared_buffers=1GB -o work_mem=32MB \
+        -o max_wal_size=4GB "$ROOT/t/bench/analytics.sh"
+}
+
 # ---------------------------------------------------------------- demo
 
 # json_get KEY: a top-level string/number field of the JSON on stdin
@@ -509,12 +517,13 @@ usage: ./build.sh <command>
   status   say what runs
   test     run every test suite against a throwaway Postgres
   bench    wrk against the module next to nginx's return 200 and pgbench
+  bench-analytics  analytics latency at 1M leads / 5M events
   demo     on a running stack with the simulator: a demo campaign, then its progress
 EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|bench|demo|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
+    deps|build|up|down|status|test|bench|bench-analytics|demo|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;
 esac

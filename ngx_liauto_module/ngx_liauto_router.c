@@ -299,6 +299,37 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/v1/inbox/stream"),
       ngx_liauto_stream_subscribe, 0, NGX_LIAUTO_ROLE_VIEWER, NULL, NULL },
 
+    /* analytics (0018): read-only views of one tenant's numbers */
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/analytics/summary"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_summary") },
+
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/campaigns/{id}/analytics/timeseries"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_timeseries") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/analytics/accounts/{id}/rate-usage"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_rate_usage") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/analytics/campaigns/{id}/funnel"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_funnel") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/analytics/real-time"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_real_time") },
+
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/analytics/clients/{id}/comparative"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_comparative") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/analytics/export"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_export") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 

@@ -701,6 +701,19 @@ if ($camp) {
                    . " campaign_id, account_id, type) VALUES ('$client',"
                    . " '$lead', '$camp', " . ($acc ? "'$acc'" : 'NULL')
                    . ", 'connection_request_sent')");
+        # analytics (0018) over that event
+        main::api_when_served('GET', $_, 200, token => $t)
+            for ("$c/analytics/summary?days=7",
+                 "$c/analytics/timeseries?days=3",
+                 "/api/v1/analytics/campaigns/$camp/funnel",
+                 "/api/v1/analytics/real-time",
+                 "/api/v1/analytics/clients/$client/comparative"
+                 . "?clients=$client",
+                 "/api/v1/analytics/export?view=funnel&id=$camp",
+                 ($acc ? "/api/v1/analytics/accounts/$acc/rate-usage"
+                       : ()));
+        main::api_when_served('GET', "$c/analytics/timeseries?days=0", 400,
+                              token => $t);
         main::api_when_served('GET', "/api/v1/leads/$lead", 200,
                               token => $t);
         main::api_when_served('PATCH', "/api/v1/leads/$lead", 200,
