@@ -32,6 +32,7 @@ CREATE TABLE liauto.notification_settings (
                          CONSTRAINT notification_settings_weekday_check
                          CHECK (report_weekday BETWEEN 1 AND 7),
     report_time          time NOT NULL DEFAULT '08:00',
+    weekly_report_since  timestamptz NOT NULL DEFAULT liauto.now(),
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -47,6 +48,26 @@ COMMENT ON COLUMN liauto.notification_settings.report_weekday IS
     'ISO weekday (1 = Monday) and report_time: the local wall-clock time, '
     'in clients.timezone, from which the report of the previous ISO week '
     'is sent.';
+
+COMMENT ON COLUMN liauto.notification_settings.weekly_report_since IS
+    'When weekly reports were switched on (liauto.now()): only weeks whose '
+    'send moment comes after it are reported, so a client who opts in on '
+    'a Wednesday gets its first report next Monday, not a late one now; '
+    'a worker outage still catches up within the week.';
+
+CREATE FUNCTION liauto.weekly_report_switched_on() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.weekly_report AND NOT OLD.weekly_report THEN
+        NEW.weekly_report_since := liauto.now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER notification_settings_weekly_report_since
+    BEFORE UPDATE OF weekly_report ON liauto.notification_settings
+    FOR EACH ROW EXECUTE FUNCTION liauto.weekly_report_switched_on();
 
 CREATE TRIGGER notification_settings_touch_updated_at
     BEFORE UPDATE ON liauto.notification_settings
@@ -643,19 +664,22 @@ CREATE FUNCTION liauto.report_week_due(p_settings liauto.notification_settings,
 RETURNS date
 LANGUAGE sql STABLE AS $$
     -- this local week's send moment has passed: last week's report is due
-    SELECT CASE WHEN l.local_now >= w.monday + (p_settings.report_weekday - 1)
-                                   + p_settings.report_time
+    SELECT CASE WHEN liauto.now() >= m.moment
+                     AND m.moment >= p_settings.weekly_report_since
                 THEN w.monday - 7 END
-    FROM (SELECT liauto.now() AT TIME ZONE p_timezone AS local_now) AS l,
-         LATERAL (SELECT date_trunc('week', l.local_now)::date AS monday)
-             AS w
+    FROM (SELECT date_trunc('week', liauto.now() AT TIME ZONE p_timezone)
+                     ::date AS monday) AS w,
+         LATERAL (SELECT liauto.resolve_local_time(
+                             w.monday + (p_settings.report_weekday - 1)
+                             + p_settings.report_time, p_timezone)
+                         AS moment) AS m
 $$;
 
 COMMENT ON FUNCTION liauto.report_week_due(liauto.notification_settings,
                                            text) IS
     'The Monday of the week whose report is due now (the previous ISO '
     'week, once this week''s report_weekday report_time has passed in '
-    'p_timezone), else NULL.';
+    'p_timezone, and after weekly reports were switched on), else NULL.';
 
 CREATE FUNCTION liauto.plan_weekly_reports(p_limit integer) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -794,9 +818,9 @@ COMMENT ON FUNCTION liauto.complete_email(uuid, uuid, text, text, text,
 
 CREATE FUNCTION liauto.notification_defaults(p_client_id uuid)
 RETURNS liauto.notification_settings
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT ROW(p_client_id, true, '{}', 60, true, 1, '08:00', NULL,
-               NULL)::liauto.notification_settings
+LANGUAGE sql STABLE AS $$
+    SELECT ROW(p_client_id, true, '{}', 60, true, 1, '08:00', liauto.now(),
+               NULL, NULL)::liauto.notification_settings
 $$;
 
 COMMENT ON FUNCTION liauto.notification_defaults(uuid) IS

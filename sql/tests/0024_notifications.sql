@@ -387,6 +387,7 @@ SELECT is(pg_temp.call('api.client_weekly_report_preview', pg_temp.agent_a(),
 
 -- when it is sent: Monday 9 Nov, 09:30 in New York (report_time above)
 DELETE FROM liauto.emails;
+UPDATE liauto.notification_settings SET weekly_report_since = '2026-11-01Z';
 INSERT INTO liauto.notification_settings (client_id, recipients,
                                           weekly_report)
 VALUES ('b0000000-0000-0000-0000-000000000001', '{b@b.test}', false);

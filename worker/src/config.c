@@ -60,6 +60,18 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, engine_tick_ms), "1000", 0 },
     { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, lease_seconds), "120", 0 },
+
+    /* notifications (notify.c): off without a Resend key */
+    { "RESEND_API_KEY", CONF_STRING,
+      offsetof(liauto_config_t, resend_api_key), NULL, CONF_SECRET },
+    { "RESEND_BASE_URL", CONF_STRING,
+      offsetof(liauto_config_t, resend_base_url), "https://api.resend.com",
+      0 },
+    { "RESEND_TIMEOUT", CONF_SECONDS,
+      offsetof(liauto_config_t, resend_timeout), "30", 0 },
+    { "LIAUTO_NOTIFY_FROM", CONF_STRING,
+      offsetof(liauto_config_t, notify_from),
+      "liauto <notifications@liauto.invalid>", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -6,6 +6,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "run.h"
 #include "version.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    notify_t     *notify;        /* NULL: Resend not configured */
 } worker_t;
 
 
@@ -64,6 +66,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->engine != NULL) {
         engine_wake(w->engine);
+    }
+
+    if (w->notify != NULL) {
+        notify_wake(w->notify);
     }
 }
 
@@ -114,6 +120,7 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
+    w->notify = notify_create(w->loop, w->db, cf);
 
     db_start(w->db);
     return 0;
@@ -125,6 +132,10 @@ worker_stop(worker_t *w)
 {
     if (w->engine != NULL) {
         engine_destroy(w->engine);
+    }
+
+    if (w->notify != NULL) {
+        notify_destroy(w->notify);
     }
 
     if (w->heartbeat != NULL) {

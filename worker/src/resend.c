@@ -1,0 +1,317 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "resend.h"
+
+#define RESEND_USER_AGENT  "User-Agent: liauto-worker"
+
+typedef struct resend_call_s  resend_call_t;
+
+struct resend_s {
+    loop_t          *loop;
+    http_t          *http;
+    char            *url;              /* <base>/emails */
+    char            *auth_header;
+    long             timeout_ms;
+    resend_call_t   *calls;            /* in flight */
+};
+
+struct resend_call_s {
+    resend_t        *r;
+    resend_call_t   *next;
+    resend_call_t   *prev;
+    char            *key;              /* for the logs */
+    resend_done_pt   done;
+    void            *data;
+};
+
+static const char *const  outcome_names[] = { "SENT", "RETRY", "FAILED" };
+
+
+const char *
+resend_outcome_name(resend_outcome_t outcome)
+{
+    return outcome_names[outcome];
+}
+
+
+/* "name: message" of Resend's {"statusCode","name","message"}. */
+static void
+read_error_body(const char *body, resend_verdict_t *v, const char *what)
+{
+    json_t      *json;
+    const char  *name = NULL, *message = NULL;
+
+    json = json_loads(body, 0, NULL);
+    if (json_is_object(json)) {
+        name = json_string_value(json_object_get(json, "name"));
+        message = json_string_value(json_object_get(json, "message"));
+    }
+
+    snprintf(v->reason, sizeof(v->reason), "%s: %s%s%s (HTTP %ld)", what,
+             name != NULL ? name : "no error name",
+             message != NULL ? ": " : "", message != NULL ? message : "",
+             v->status);
+    json_decref(json);
+}
+
+
+static int
+is_concurrent_key(const char *body)
+{
+    json_t      *json;
+    const char  *name;
+    int          yes;
+
+    json = json_loads(body, 0, NULL);
+    name = json_string_value(json_object_get(json, "name"));
+    yes = name != NULL && strcmp(name, "concurrent_idempotent_requests") == 0;
+    json_decref(json);
+    return yes;
+}
+
+
+static void
+read_id(const char *body, resend_verdict_t *v)
+{
+    json_t      *json;
+    const char  *id;
+
+    json = json_loads(body, 0, NULL);
+    id = json_string_value(json_object_get(json, "id"));
+
+    if (id != NULL && id[0] != '\0' && strlen(id) < sizeof(v->id)) {
+        v->outcome = RESEND_SENT;
+        snprintf(v->id, sizeof(v->id), "%s", id);
+
+    } else {
+        /* accepted or not, the same key makes asking again harmless */
+        v->outcome = RESEND_RETRY;
+        snprintf(v->reason, sizeof(v->reason), "Resend's answer has no "
+                 "email id: %.200s (HTTP %ld)", body, v->status);
+    }
+
+    json_decref(json);
+}
+
+
+void
+resend_classify(const http_response_t *res, resend_verdict_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->status = res->status;
+    v->retry_after_ms = -1;
+
+    if (res->curl_code != CURLE_OK) {
+        v->outcome = RESEND_RETRY;
+        snprintf(v->reason, sizeof(v->reason), "no answer from Resend%s: "
+                 "%s", res->request_sent ? " after the request was sent"
+                                         : "", res->curl_error);
+        return;
+    }
+
+    if (res->status >= 200 && res->status < 300) {
+        read_id(res->body, v);
+        return;
+    }
+
+    if (res->status == 429) {
+        v->outcome = RESEND_RETRY;
+        if (res->retry_after_s >= 0) {
+            v->retry_after_ms = res->retry_after_s * 1000;
+        }
+        read_error_body(res->body, v, "rate limited by Resend");
+
+    } else if (res->status == 409 && is_concurrent_key(res->body)) {
+        v->outcome = RESEND_RETRY;
+        read_error_body(res->body, v, "the same email is still being "
+                        "processed by Resend");
+
+    } else if (res->status >= 500) {
+        v->outcome = RESEND_RETRY;
+        read_error_body(res->body, v, "Resend failed");
+
+    } else if (res->status >= 400) {
+        v->outcome = RESEND_FAILED;
+        read_error_body(res->body, v, "Resend refused the email");
+
+    } else {
+        v->outcome = RESEND_FAILED;
+        read_error_body(res->body, v, "unexpected answer from Resend");
+    }
+}
+
+
+resend_t *
+resend_create(loop_t *loop, const resend_options_t *options)
+{
+    size_t     len;
+    resend_t  *r;
+
+    r = calloc(1, sizeof(resend_t));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    len = strlen(options->base_url);
+    while (len > 0 && options->base_url[len - 1] == '/') {
+        len--;
+    }
+
+    r->loop = loop;
+    r->http = http_create(loop);
+    r->url = malloc(len + sizeof("/emails"));
+    r->auth_header = malloc(strlen(options->api_key)
+                            + sizeof("Authorization: Bearer "));
+
+    if (r->http == NULL || r->url == NULL || r->auth_header == NULL) {
+        resend_destroy(r);
+        return NULL;
+    }
+
+    memcpy(r->url, options->base_url, len);
+    strcpy(r->url + len, "/emails");
+    sprintf(r->auth_header, "Authorization: Bearer %s", options->api_key);
+    r->timeout_ms = options->timeout_ms;
+    return r;
+}
+
+
+void
+resend_destroy(resend_t *r)
+{
+    resend_call_t  *call;
+
+    /* the requests go without calling back: free what they pointed to */
+    if (r->http != NULL) {
+        http_destroy(r->http);
+    }
+
+    while ((call = r->calls) != NULL) {
+        r->calls = call->next;
+        free(call->key);
+        free(call);
+    }
+
+    free(r->url);
+    free(r->auth_header);
+    free(r);
+}
+
+
+static void
+call_free(resend_call_t *call)
+{
+    if (call->prev != NULL) {
+        call->prev->next = call->next;
+    } else {
+        call->r->calls = call->next;
+    }
+    if (call->next != NULL) {
+        call->next->prev = call->prev;
+    }
+
+    free(call->key);
+    free(call);
+}
+
+
+static void
+call_answered(const http_response_t *res, void *data)
+{
+    resend_call_t     *call = data;
+    resend_verdict_t   v;
+
+    resend_classify(res, &v);
+
+    /* the caller logs the outcome with what the email was */
+    log_debug("resend: email %s: %s %s%s", call->key,
+              resend_outcome_name(v.outcome), v.id, v.reason);
+
+    call->done(&v, call->data);
+    call_free(call);
+}
+
+
+/* The JSON body; NULL when out of memory. */
+static char *
+email_json(const resend_email_t *email)
+{
+    char    *body;
+    json_t  *json;
+
+    json = json_pack("{s:s, s:O, s:s, s:s, s:s}", "from", email->from,
+                     "to", email->to, "subject", email->subject,
+                     "html", email->html, "text", email->text);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    /* the same email is the same bytes: Resend compares payloads */
+    body = json_dumps(json, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(json);
+    return body;
+}
+
+
+int
+resend_send(resend_t *r, const resend_email_t *email, resend_done_pt done,
+    void *data)
+{
+    int              rc = -1;
+    char            *body, *key_header = NULL;
+    resend_call_t   *call;
+    http_request_t  *req;
+
+    body = email_json(email);
+    call = calloc(1, sizeof(resend_call_t));
+    req = http_request_create("POST", r->url, r->timeout_ms);
+
+    if (body == NULL || call == NULL || req == NULL
+        || asprintf(&key_header, "Idempotency-Key: %s",
+                    email->idempotency_key) < 0)
+    {
+        key_header = NULL;
+        goto failed;
+    }
+
+    call->key = strdup(email->idempotency_key);
+    if (call->key == NULL
+        || http_request_header(req, r->auth_header) != 0
+        || http_request_header(req, key_header) != 0
+        || http_request_header(req, RESEND_USER_AGENT) != 0
+        || http_request_json(req, body) != 0)
+    {
+        goto failed;
+    }
+
+    call->r = r;
+    call->done = done;
+    call->data = data;
+
+    rc = http_start(r->http, req, call_answered, call);
+    req = NULL;                 /* freed by http_start() on failure */
+    if (rc == 0) {
+        call->next = r->calls;
+        if (r->calls != NULL) {
+            r->calls->prev = call;
+        }
+        r->calls = call;
+        call = NULL;
+    }
+
+failed:
+
+    if (req != NULL) {
+        http_request_free(req);
+    }
+    if (call != NULL) {
+        free(call->key);
+        free(call);
+    }
+    free(key_header);
+    free(body);
+    return rc;
+}
