@@ -205,6 +205,21 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.scheduler_stop") },
 
+    /* notifications and the weekly report (sql 0024) */
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/clients/{id}/notifications"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.client_notifications_get") },
+
+    { NGX_HTTP_PUT, ngx_string("/api/v1/clients/{id}/notifications"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.client_notifications_put") },
+
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/clients/{id}/reports/weekly/preview"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.client_weekly_report_preview") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 
