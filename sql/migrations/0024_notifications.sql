@@ -1012,3 +1012,506 @@ COMMENT ON FUNCTION api.client_weekly_report_preview(jsonb, text[], jsonb,
     'report exactly as it would be sent (subject, html, text) and its '
     'figures (data), without sending; default week: the last complete '
     'one in the client''s timezone.';
+
+
+-- ========================================================================
+-- Outbound webhooks for integrators
+-- ========================================================================
+--
+-- A client subscribes URLs to events (lead.replied, lead.connected,
+-- lead.status_changed, campaign.completed). Triggers on events, leads and
+-- campaigns render each event once (payload frozen, one event id shared
+-- by every subscription) into one delivery per subscription; the worker
+-- POSTs it signed (Liauto-Signature: t=<unix seconds>,v1=<hex
+-- HMAC-SHA256(secret, "<t>.<body>")>), retrying with backoff until a 2xx
+-- or webhook_max_attempts. Delivery is at least once: a receiver dedupes
+-- on the event id ("id" in the body).
+
+CREATE TABLE liauto.webhook_subscriptions (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id   uuid NOT NULL
+                REFERENCES liauto.clients (id) ON DELETE CASCADE,
+    url         text NOT NULL
+                CONSTRAINT webhook_subscriptions_url_check
+                CHECK (url ~ '^https?://[^[:space:]/?#]+[^[:space:]]*$'
+                       AND length(url) <= 2048),
+    events      text[] NOT NULL
+                CONSTRAINT webhook_subscriptions_events_check
+                CHECK (cardinality(events) >= 1
+                       AND events <@ '{lead.replied,lead.connected,'
+                                     'lead.status_changed,'
+                                     'campaign.completed}'),
+    secret      text NOT NULL
+                CONSTRAINT webhook_subscriptions_secret_check
+                CHECK (secret ~ '^whsec_[0-9a-f]{64}$'),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE liauto.webhook_subscriptions IS
+    'Where a client wants its events POSTed. The secret signs every '
+    'delivery; the API shows it only in the answer that created it.';
+
+CREATE INDEX webhook_subscriptions_client_idx
+    ON liauto.webhook_subscriptions (client_id, created_at, id);
+
+CREATE TRIGGER webhook_subscriptions_touch_updated_at
+    BEFORE UPDATE ON liauto.webhook_subscriptions
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION liauto.touch_updated_at();
+
+CREATE TABLE liauto.webhook_deliveries (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    subscription_id   uuid NOT NULL
+                      REFERENCES liauto.webhook_subscriptions (id)
+                      ON DELETE CASCADE,
+    client_id         uuid NOT NULL,
+    event_id          uuid NOT NULL,
+    event_type        text NOT NULL,
+    payload           text NOT NULL,
+    replay_of         uuid REFERENCES liauto.webhook_deliveries (id)
+                      ON DELETE SET NULL,
+    status            text NOT NULL DEFAULT 'pending'
+                      CONSTRAINT webhook_deliveries_status_check
+                      CHECK (status IN ('pending', 'sending', 'delivered',
+                                        'failed')),
+    due_at            timestamptz NOT NULL,
+    attempts          integer NOT NULL DEFAULT 0,
+    claim_token       uuid,
+    claimed_by        text,
+    lease_expires_at  timestamptz,
+    response_status   integer,
+    last_error        text,
+    delivered_at      timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+
+    CONSTRAINT webhook_deliveries_sending_check
+        CHECK (status <> 'sending'
+               OR (claim_token IS NOT NULL
+                   AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT webhook_deliveries_failed_check
+        CHECK (status <> 'failed' OR last_error IS NOT NULL)
+);
+
+COMMENT ON TABLE liauto.webhook_deliveries IS
+    'The delivery log and outbox of outbound webhooks: pending -> sending '
+    '(claimed with a lease) -> delivered | pending again (backoff) | '
+    'failed after webhook_max_attempts. A replay is a new row with the '
+    'same event id and payload (replay_of: the original).';
+COMMENT ON COLUMN liauto.webhook_deliveries.payload IS
+    'The exact body POSTed (and signed), rendered when the event happened.';
+
+CREATE INDEX webhook_deliveries_due_idx
+    ON liauto.webhook_deliveries (due_at, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_lease_idx
+    ON liauto.webhook_deliveries (lease_expires_at)
+    WHERE status = 'sending';
+CREATE INDEX webhook_deliveries_subscription_idx
+    ON liauto.webhook_deliveries (subscription_id, created_at, id);
+
+CREATE TRIGGER webhook_deliveries_touch_updated_at
+    BEFORE UPDATE ON liauto.webhook_deliveries
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION liauto.touch_updated_at();
+
+CREATE FUNCTION liauto.webhook_max_attempts() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT 6 $$;
+
+
+-- ------------------------------------------------------------------------
+-- Producing events
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION liauto.emit_webhook(p_client_id uuid, p_type text,
+                                    p_data jsonb)
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO liauto.webhook_deliveries (subscription_id, client_id,
+                                           event_id, event_type, payload,
+                                           due_at)
+    SELECT s.id, p_client_id, e.id, p_type,
+           jsonb_build_object('id', e.id, 'type', p_type,
+                              'created_at', api.ts(liauto.now()),
+                              'client_id', p_client_id,
+                              'data', p_data)::text,
+           liauto.now()
+    FROM (SELECT gen_random_uuid() AS id) AS e
+    JOIN liauto.webhook_subscriptions AS s
+      ON s.client_id = p_client_id AND p_type = ANY (s.events)
+$$;
+
+COMMENT ON FUNCTION liauto.emit_webhook(uuid, text, jsonb) IS
+    'One event for every subscription of the client to p_type: one event '
+    'id, one frozen body {id, type, created_at, client_id, data}; nothing '
+    'when nobody subscribed (one indexed lookup).';
+
+CREATE FUNCTION liauto.webhook_lead_json(p_lead_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', l.id, 'campaign_id', l.campaign_id,
+        'first_name', l.first_name, 'last_name', l.last_name,
+        'company', l.company, 'title', l.title,
+        'public_identifier', l.public_identifier,
+        'profile_url', l.profile_url, 'status', l.status)
+    FROM liauto.leads AS l WHERE l.id = p_lead_id
+$$;
+
+CREATE FUNCTION liauto.webhook_on_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM liauto.emit_webhook(NEW.client_id,
+        CASE NEW.type WHEN 'message_received' THEN 'lead.replied'
+                      ELSE 'lead.connected' END,
+        jsonb_build_object(
+            'lead', liauto.webhook_lead_json(NEW.lead_id),
+            'event_id', NEW.id,
+            'occurred_at', api.ts(NEW.occurred_at))
+        || CASE WHEN NEW.type = 'message_received'
+                THEN jsonb_build_object('message', jsonb_build_object(
+                         'text', NEW.meta -> 'text',
+                         'external_id', NEW.external_id))
+                ELSE '{}' END);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER events_webhook
+    AFTER INSERT ON liauto.events
+    FOR EACH ROW
+    WHEN (NEW.type IN ('message_received', 'connection_accepted'))
+    EXECUTE FUNCTION liauto.webhook_on_event();
+
+CREATE FUNCTION liauto.webhook_on_lead_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM liauto.emit_webhook(NEW.client_id, 'lead.status_changed',
+        jsonb_build_object('lead', liauto.webhook_lead_json(NEW.id),
+                           'from', OLD.status, 'to', NEW.status,
+                           'error_reason', NEW.error_reason));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER leads_webhook_status
+    AFTER UPDATE OF status ON liauto.leads
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION liauto.webhook_on_lead_status();
+
+CREATE FUNCTION liauto.webhook_on_campaign_completed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM liauto.emit_webhook(NEW.client_id, 'campaign.completed',
+        jsonb_build_object('campaign', jsonb_build_object(
+            'id', NEW.id, 'name', NEW.name, 'status', NEW.status)));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER campaigns_webhook_completed
+    AFTER UPDATE OF status ON liauto.campaigns
+    FOR EACH ROW
+    WHEN (NEW.status = 'completed' AND OLD.status <> 'completed')
+    EXECUTE FUNCTION liauto.webhook_on_campaign_completed();
+
+
+-- ------------------------------------------------------------------------
+-- The worker's side
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION liauto.claim_webhook_deliveries(p_worker text,
+                                                p_limit integer,
+                                                p_lease interval)
+RETURNS TABLE (id uuid, claim_token uuid, url text, secret text,
+               event_type text, payload text, attempts integer)
+LANGUAGE sql AS $$
+    UPDATE liauto.webhook_deliveries AS d
+    SET status = 'sending', claim_token = gen_random_uuid(),
+        claimed_by = p_worker, lease_expires_at = liauto.now() + p_lease,
+        attempts = d.attempts + 1
+    FROM (SELECT w.id FROM liauto.webhook_deliveries AS w
+          WHERE (w.status = 'pending' AND w.due_at <= liauto.now())
+             OR (w.status = 'sending' AND w.lease_expires_at <= liauto.now())
+          ORDER BY w.due_at, w.id
+          LIMIT p_limit
+          FOR UPDATE SKIP LOCKED) AS c,
+         liauto.webhook_subscriptions AS s
+    WHERE d.id = c.id AND s.id = d.subscription_id
+    RETURNING d.id, d.claim_token, s.url, s.secret, d.event_type,
+              d.payload, d.attempts
+$$;
+
+COMMENT ON FUNCTION liauto.claim_webhook_deliveries(text, integer,
+                                                    interval) IS
+    'Claims due deliveries (and those whose sender''s lease expired) with '
+    'what the worker needs to POST and sign them.';
+
+CREATE FUNCTION liauto.complete_webhook_delivery(p_id uuid, p_token uuid,
+    p_outcome text, p_response_status text, p_error text,
+    p_retry_in_s double precision)
+RETURNS text
+LANGUAGE sql AS $$
+    UPDATE liauto.webhook_deliveries AS d
+    SET status = CASE
+            WHEN p_outcome = 'sent' THEN 'delivered'
+            WHEN p_outcome = 'retry'
+                 AND d.attempts < liauto.webhook_max_attempts()
+            THEN 'pending'
+            ELSE 'failed' END,
+        due_at = CASE WHEN p_outcome = 'retry'
+                      THEN liauto.now()
+                           + make_interval(secs => coalesce(p_retry_in_s, 0))
+                      ELSE d.due_at END,
+        response_status = nullif(p_response_status, '0')::integer,
+        last_error = CASE
+            WHEN p_outcome = 'retry'
+                 AND d.attempts >= liauto.webhook_max_attempts()
+            THEN 'gave up after ' || d.attempts || ' attempts: ' || p_error
+            ELSE p_error END,
+        delivered_at = CASE WHEN p_outcome = 'sent' THEN liauto.now() END,
+        claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+    WHERE d.id = p_id AND d.claim_token = p_token
+      AND p_outcome IN ('sent', 'retry', 'failed')
+    RETURNING d.status
+$$;
+
+COMMENT ON FUNCTION liauto.complete_webhook_delivery(uuid, uuid, text, text,
+                                                     text,
+                                                     double precision) IS
+    'Records an attempt under its claim token, with the same outcomes as '
+    'complete_email: sent (delivered), retry (pending again, failed after '
+    'webhook_max_attempts), failed; p_response_status is the HTTP status '
+    '("0": none).';
+
+
+-- ------------------------------------------------------------------------
+-- API: /webhook-subscriptions
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION liauto.webhook_subscription_json(
+    s liauto.webhook_subscriptions)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', s.id, 'client_id', s.client_id,
+                              'url', s.url, 'events', to_jsonb(s.events),
+                              'created_at', api.ts(s.created_at),
+                              'updated_at', api.ts(s.updated_at))
+$$;
+
+CREATE FUNCTION liauto.webhook_delivery_json(d liauto.webhook_deliveries)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', d.id, 'subscription_id', d.subscription_id,
+        'event_id', d.event_id, 'event_type', d.event_type,
+        'status', d.status, 'attempts', d.attempts,
+        'response_status', d.response_status, 'last_error', d.last_error,
+        'replay_of', d.replay_of, 'due_at', api.ts(d.due_at),
+        'delivered_at', api.ts(d.delivered_at),
+        'created_at', api.ts(d.created_at),
+        'payload', d.payload::jsonb)
+$$;
+
+CREATE FUNCTION liauto.find_webhook_subscription(p_caller jsonb, p_id uuid)
+RETURNS liauto.webhook_subscriptions
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_sub  liauto.webhook_subscriptions;
+BEGIN
+    SELECT * INTO v_sub FROM liauto.webhook_subscriptions AS s
+    WHERE s.id = p_id AND api.caller_sees(p_caller, s.client_id);
+    IF NOT FOUND THEN
+        PERFORM api.raise_error(404, 'NOT_FOUND',
+                                'webhook subscription not found');
+    END IF;
+    RETURN v_sub;
+END
+$$;
+
+CREATE FUNCTION liauto.webhook_events_error(p_events jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN jsonb_array_length(p_events) = 0 THEN 'must not be empty'
+        WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(p_events) AS e
+                     WHERE NOT e <@ '["lead.replied", "lead.connected",
+                                      "lead.status_changed",
+                                      "campaign.completed"]'
+                        OR jsonb_typeof(e) <> 'string')
+        THEN 'must list events among: lead.replied, lead.connected, '
+             'lead.status_changed, campaign.completed'
+    END
+$$;
+
+CREATE FUNCTION api.webhook_subscriptions_list(p_caller jsonb,
+                                               p_path text[],
+                                               p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_params    api.list_query;
+    v_envelope  text;
+BEGIN
+    v_params := api.list_params(p_query, '{created_at}', '{client_id}');
+    RETURN QUERY SELECT * FROM api.keyset_page(v_params,
+        'liauto.webhook_subscriptions', 'liauto.webhook_subscription_json(t)',
+        'api.caller_sees($1 -> ''caller'', t.client_id)
+         AND ($1 ->> ''client_id'' IS NULL
+              OR t.client_id = ($1 ->> ''client_id'')::uuid)',
+        jsonb_build_object('caller', p_caller, 'client_id',
+                           api.query_uuid(p_query, 'filter[client_id]')));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.webhook_subscriptions_list(jsonb, text[], jsonb,
+                                                   jsonb) IS
+    'GET /webhook-subscriptions: the caller''s (every client''s for an '
+    'admin, filter[client_id]); never the secrets.';
+
+CREATE FUNCTION api.webhook_subscriptions_create(p_caller jsonb,
+                                                 p_path text[],
+                                                 p_query jsonb,
+                                                 p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_errors    jsonb;
+    v_client    record;
+    v_sub       liauto.webhook_subscriptions;
+    v_envelope  text;
+BEGIN
+    PERFORM api.reject_query(p_query);
+    v_errors := api.validate_body(p_body,
+        '{"url": {"type": "string", "required": true, "min": 1,
+                  "max": 2048},
+          "events": {"type": "array", "required": true},
+          "client_id": {"type": "uuid"}}');
+    IF jsonb_typeof(p_body -> 'url') = 'string' AND NOT v_errors ? 'url'
+       AND p_body ->> 'url' !~ '^https?://[^[:space:]/?#]+[^[:space:]]*$'
+    THEN
+        v_errors := v_errors || '{"url": "must be an http:// or https:// URL"}';
+    END IF;
+    IF jsonb_typeof(p_body -> 'events') = 'array'
+       AND liauto.webhook_events_error(p_body -> 'events') IS NOT NULL
+    THEN
+        v_errors := v_errors || jsonb_build_object('events',
+            liauto.webhook_events_error(p_body -> 'events'));
+    END IF;
+    v_client := liauto.body_client_id(p_caller, p_body, v_errors);
+    PERFORM api.raise_invalid(v_client.p_errors);
+
+    INSERT INTO liauto.webhook_subscriptions AS s (client_id, url, events,
+                                                   secret)
+    VALUES (v_client.client_id, p_body ->> 'url',
+            (SELECT array_agg(DISTINCT e)
+             FROM jsonb_array_elements_text(p_body -> 'events') AS e),
+            'whsec_' || encode(gen_random_bytes(32), 'hex'))
+    RETURNING * INTO v_sub;
+
+    RETURN QUERY SELECT * FROM api.ok(201,
+        liauto.webhook_subscription_json(v_sub)
+        || jsonb_build_object('secret', v_sub.secret));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.webhook_subscriptions_create(jsonb, text[], jsonb,
+                                                     jsonb) IS
+    'POST /webhook-subscriptions {url, events, client_id (admins)}: 201 '
+    'with the signing secret, shown this once.';
+
+CREATE FUNCTION api.webhook_subscriptions_delete(p_caller jsonb,
+                                                 p_path text[],
+                                                 p_query jsonb,
+                                                 p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_sub       liauto.webhook_subscriptions;
+    v_envelope  text;
+BEGIN
+    PERFORM api.reject_query(p_query);
+    v_sub := liauto.find_webhook_subscription(p_caller,
+                                              liauto.path_id(p_path));
+    DELETE FROM liauto.webhook_subscriptions AS s WHERE s.id = v_sub.id;
+    RETURN QUERY SELECT * FROM api.ok(204, NULL);
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.webhook_subscriptions_delete(jsonb, text[], jsonb,
+                                                     jsonb) IS
+    'DELETE /webhook-subscriptions/{id}: 204; its delivery log goes too.';
+
+CREATE FUNCTION api.webhook_deliveries_list(p_caller jsonb, p_path text[],
+                                            p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_params    api.list_query;
+    v_sub       liauto.webhook_subscriptions;
+    v_envelope  text;
+BEGIN
+    v_params := api.list_params(p_query, '{created_at}', '{status}');
+    v_sub := liauto.find_webhook_subscription(p_caller,
+                                              liauto.path_id(p_path));
+    RETURN QUERY SELECT * FROM api.keyset_page(v_params,
+        'liauto.webhook_deliveries', 'liauto.webhook_delivery_json(t)',
+        't.subscription_id = ($1 ->> ''subscription_id'')::uuid
+         AND ($1 ->> ''status'' IS NULL OR t.status = $1 ->> ''status'')',
+        jsonb_build_object('subscription_id', v_sub.id,
+                           'status', p_query ->> 'filter[status]'));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.webhook_deliveries_list(jsonb, text[], jsonb,
+                                                jsonb) IS
+    'GET /webhook-subscriptions/{id}/deliveries: the delivery log, newest '
+    'first by default, filter[status]; each with its payload.';
+
+CREATE FUNCTION api.webhook_delivery_replay(p_caller jsonb, p_path text[],
+                                            p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_sub       liauto.webhook_subscriptions;
+    v_replay    liauto.webhook_deliveries;
+    v_envelope  text;
+BEGIN
+    PERFORM api.reject_query(p_query);
+    v_sub := liauto.find_webhook_subscription(p_caller,
+                                              liauto.path_id(p_path));
+    INSERT INTO liauto.webhook_deliveries AS d (subscription_id, client_id,
+                                                event_id, event_type,
+                                                payload, replay_of, due_at)
+    SELECT o.subscription_id, o.client_id, o.event_id, o.event_type,
+           o.payload, o.id, liauto.now()
+    FROM liauto.webhook_deliveries AS o
+    WHERE o.id = p_path[2]::uuid AND o.subscription_id = v_sub.id
+    RETURNING * INTO v_replay;
+    IF NOT FOUND THEN
+        PERFORM api.raise_error(404, 'NOT_FOUND', 'delivery not found');
+    END IF;
+    PERFORM pg_notify('liauto_worker', 'webhook');
+    RETURN QUERY SELECT * FROM api.ok(202,
+        liauto.webhook_delivery_json(v_replay));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.webhook_delivery_replay(jsonb, text[], jsonb,
+                                                jsonb) IS
+    'POST /webhook-subscriptions/{id}/deliveries/{delivery_id}/replay: '
+    'queues the same event (same id and body) again as a new delivery, '
+    '202 with it.';

@@ -61,7 +61,7 @@ static const conf_key_t conf_keys[] = {
     { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, lease_seconds), "120", 0 },
 
-    /* notifications (notify.c): off without a Resend key */
+    /* notify.c: emails (off without a Resend key), outbound webhooks */
     { "RESEND_API_KEY", CONF_STRING,
       offsetof(liauto_config_t, resend_api_key), NULL, CONF_SECRET },
     { "RESEND_BASE_URL", CONF_STRING,
@@ -72,6 +72,8 @@ static const conf_key_t conf_keys[] = {
     { "LIAUTO_NOTIFY_FROM", CONF_STRING,
       offsetof(liauto_config_t, notify_from),
       "liauto <notifications@liauto.invalid>", 0 },
+    { "LIAUTO_WEBHOOK_TIMEOUT", CONF_SECONDS,
+      offsetof(liauto_config_t, webhook_timeout), "15", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -26,6 +26,7 @@ typedef struct {
     char         *resend_base_url;
     int           resend_timeout;       /* seconds, per request */
     char         *notify_from;          /* "Name <address>" */
+    int           webhook_timeout;      /* seconds, per delivery */
 } liauto_config_t;
 
 /*

@@ -6,30 +6,33 @@
 #include "loop.h"
 
 /*
- * The notifier: sends the emails of liauto.emails (migration 0024)
- * through Resend. Every LIAUTO_ENGINE_TICK_MS (at most every second for
- * the planning, and at once on NOTIFY liauto_worker) it closes due reply
- * batches and queues due weekly reports (liauto.plan_emails), claims due
- * emails with a lease (liauto.claim_emails, FOR UPDATE SKIP LOCKED) and
- * sends each under its Idempotency-Key, then records the outcome
- * (liauto.complete_email): sent; retry after Retry-After or a backoff
- * (429, 5xx, no answer); failed with Resend's reason (other 4xx).
+ * The notifier runs two outboxes of migration 0024 on the worker's loop.
+ * Every LIAUTO_ENGINE_TICK_MS (and at once on NOTIFY liauto_worker) it
+ * claims due rows with a lease (FOR UPDATE SKIP LOCKED), sends each and
+ * records the outcome: sent; retry after Retry-After or a backoff;
+ * failed with the reason.
  *
- * Exactly once lives in SQL and in the key: any number of workers may
- * run it, and a claim taken over after a crash is sent again under the
- * same key, which Resend answers without a second email.
+ * - Emails (liauto.emails) through Resend, when RESEND_API_KEY is set:
+ *   first it closes due reply batches and queues due weekly reports
+ *   (liauto.plan_emails, at most every second), then sends each email
+ *   under its Idempotency-Key. Exactly once lives in SQL and in the key:
+ *   a claim taken over after a crash is sent again under the same key,
+ *   which Resend answers without a second email.
+ * - Outbound webhooks (liauto.webhook_deliveries), always: each delivery
+ *   POSTed signed (webhook.c), at least once; receivers dedupe on the
+ *   event id.
  */
 
 typedef struct notify_s  notify_t;
 
-/* NULL when RESEND_API_KEY is not set (or out of memory). */
+/* NULL when out of memory. */
 notify_t *notify_create(loop_t *loop, db_t *db, const liauto_config_t *cf);
 
 /* A NOTIFY said something changed: plan and claim now. */
 void notify_wake(notify_t *n);
 
 /* Drops the sends in flight; their leases expire and they are sent
- * again, under the same key. */
+ * again (emails under the same key). */
 void notify_destroy(notify_t *n);
 
 #endif

@@ -7,24 +7,11 @@
 
 #define RESEND_USER_AGENT  "User-Agent: liauto-worker"
 
-typedef struct resend_call_s  resend_call_t;
-
 struct resend_s {
-    loop_t          *loop;
     http_t          *http;
     char            *url;              /* <base>/emails */
     char            *auth_header;
     long             timeout_ms;
-    resend_call_t   *calls;            /* in flight */
-};
-
-struct resend_call_s {
-    resend_t        *r;
-    resend_call_t   *next;
-    resend_call_t   *prev;
-    char            *key;              /* for the logs */
-    resend_done_pt   done;
-    void            *data;
 };
 
 static const char *const  outcome_names[] = { "SENT", "RETRY", "FAILED" };
@@ -160,7 +147,6 @@ resend_create(loop_t *loop, const resend_options_t *options)
         len--;
     }
 
-    r->loop = loop;
     r->http = http_create(loop);
     r->url = malloc(len + sizeof("/emails"));
     r->auth_header = malloc(strlen(options->api_key)
@@ -182,39 +168,13 @@ resend_create(loop_t *loop, const resend_options_t *options)
 void
 resend_destroy(resend_t *r)
 {
-    resend_call_t  *call;
-
-    /* the requests go without calling back: free what they pointed to */
     if (r->http != NULL) {
         http_destroy(r->http);
-    }
-
-    while ((call = r->calls) != NULL) {
-        r->calls = call->next;
-        free(call->key);
-        free(call);
     }
 
     free(r->url);
     free(r->auth_header);
     free(r);
-}
-
-
-static void
-call_free(resend_call_t *call)
-{
-    if (call->prev != NULL) {
-        call->prev->next = call->next;
-    } else {
-        call->r->calls = call->next;
-    }
-    if (call->next != NULL) {
-        call->next->prev = call->prev;
-    }
-
-    free(call->key);
-    free(call);
 }
 
 
@@ -225,13 +185,7 @@ call_answered(const http_response_t *res, void *data)
     resend_verdict_t   v;
 
     resend_classify(res, &v);
-
-    /* the caller logs the outcome with what the email was */
-    log_debug("resend: email %s: %s %s%s", call->key,
-              resend_outcome_name(v.outcome), v.id, v.reason);
-
     call->done(&v, call->data);
-    call_free(call);
 }
 
 
@@ -257,59 +211,38 @@ email_json(const resend_email_t *email)
 
 
 int
-resend_send(resend_t *r, const resend_email_t *email, resend_done_pt done,
-    void *data)
+resend_send(resend_t *r, const resend_email_t *email, resend_call_t *call)
 {
     int              rc = -1;
     char            *body, *key_header = NULL;
-    resend_call_t   *call;
     http_request_t  *req;
 
     body = email_json(email);
-    call = calloc(1, sizeof(resend_call_t));
     req = http_request_create("POST", r->url, r->timeout_ms);
 
-    if (body == NULL || call == NULL || req == NULL
+    if (body == NULL || req == NULL
         || asprintf(&key_header, "Idempotency-Key: %s",
                     email->idempotency_key) < 0)
     {
         key_header = NULL;
-        goto failed;
+        goto done;
     }
 
-    call->key = strdup(email->idempotency_key);
-    if (call->key == NULL
-        || http_request_header(req, r->auth_header) != 0
+    if (http_request_header(req, r->auth_header) != 0
         || http_request_header(req, key_header) != 0
         || http_request_header(req, RESEND_USER_AGENT) != 0
         || http_request_json(req, body) != 0)
     {
-        goto failed;
+        goto done;
     }
-
-    call->r = r;
-    call->done = done;
-    call->data = data;
 
     rc = http_start(r->http, req, call_answered, call);
     req = NULL;                 /* freed by http_start() on failure */
-    if (rc == 0) {
-        call->next = r->calls;
-        if (r->calls != NULL) {
-            r->calls->prev = call;
-        }
-        r->calls = call;
-        call = NULL;
-    }
 
-failed:
+done:
 
     if (req != NULL) {
         http_request_free(req);
-    }
-    if (call != NULL) {
-        free(call->key);
-        free(call);
     }
     free(key_header);
     free(body);

@@ -65,6 +65,12 @@ typedef struct {
 /* The verdict is valid only during the callback. */
 typedef void (*resend_done_pt)(const resend_verdict_t *v, void *data);
 
+/* Owned by the caller (embedded in its item), untouched after done. */
+typedef struct {
+    resend_done_pt   done;
+    void            *data;
+} resend_call_t;
+
 typedef struct {
     const char  *base_url;             /* RESEND_BASE_URL */
     const char  *api_key;              /* RESEND_API_KEY */
@@ -78,8 +84,8 @@ resend_t *resend_create(loop_t *loop, const resend_options_t *options);
 /* Drops sends in flight without calling them back. */
 void resend_destroy(resend_t *r);
 
-/* 0: started (done is called from the loop); -1: out of memory. */
+/* 0: started (call->done is called from the loop); -1: out of memory. */
 int resend_send(resend_t *r, const resend_email_t *email,
-    resend_done_pt done, void *data);
+    resend_call_t *call);
 
 #endif

@@ -17,7 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
-    notify_t     *notify;        /* NULL: Resend not configured */
+    notify_t     *notify;        /* emails and outbound webhooks */
 } worker_t;
 
 

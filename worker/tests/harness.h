@@ -61,5 +61,6 @@ void test_migfiles(void);
 void test_resend(void);
 void test_template(void);
 void test_unipile(void);
+void test_webhook(void);
 
 #endif

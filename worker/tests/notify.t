@@ -237,8 +237,8 @@ for my $n (1 .. 3) {
 }
 sub logs { return join('', map { slurp("$tmp/worker-$_.log") } 1 .. 3) }
 
-ok(wait_until(10, sub { (() = logs() =~ /notifications on/g) == 3 }),
-   '3 workers with notifications on') or diag(logs());
+ok(wait_until(10, sub { (() = logs() =~ /emails on: through Resend/g) == 3 }),
+   '3 workers with emails on') or diag(logs());
 
 # a reply to Paris (notifications off) and to New York (batch 0): the New
 # York email proves the workers' passes ran before 08:00 Tokyo

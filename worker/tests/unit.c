@@ -19,6 +19,7 @@ static const suite_t  suites[] = {
     { "resend", test_resend },
     { "template", test_template },
     { "unipile", test_unipile },
+    { "webhook", test_webhook },
 };
 
 
