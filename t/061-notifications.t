@@ -1,9 +1,9 @@
-# Notification settings and the weekly report preview through nginx:
-# GET/PUT /clients/{id}/notifications (admin or the client's agents, 422
-# per bad field, another tenant's client 404) and
+# Notification settings, the weekly report preview and webhook
+# subscriptions through nginx: GET/PUT /clients/{id}/notifications (admin
+# or the client's agents, 422 per bad field, another tenant's client 404),
 # GET /clients/{id}/reports/weekly/preview (figures computed here from the
-# events inserted, escaped HTML); every answer checked against
-# openapi.yaml.
+# events inserted, escaped HTML), /webhook-subscriptions (secret once,
+# delivery log, replay); every answer checked against openapi.yaml.
 use Test::Nginx::Socket 'no_plan';
 
 use FindBin ();
@@ -104,6 +104,13 @@ my $json = JSON::PP->new->canonical;
 
 # One call: checks the status and that the body conforms to the spec;
 # returns the decoded body.
+sub main::psql {
+    my $sql = shift;
+    system('psql', '-qX', '-v', 'ON_ERROR_STOP=1',
+           $ENV{TEST_NGINX_LIAUTO_DSN}, '-c', $sql) == 0
+        or die "psql failed: $sql";
+}
+
 sub main::api {
     my ($who, $method, $path, $status, $body) = @_;
     my $req = HTTP::Request->new($method,
@@ -116,9 +123,7 @@ sub main::api {
     my $res = LWP::UserAgent->new(timeout => 10)->request($req);
     Test::More::is($res->code, $status, "$who: $method $path: $status")
         or Test::More::diag($res->content);
-    (my $template = $path) =~ s/\?.*//;
-    $template =~ s{/clients/[^/]+}{/clients/{id}};
-    response_conforms($method, $template, $res->code, $res->content,
+    response_conforms($method, $path, $res->code, $res->content,
                       "... conforms to openapi.yaml",
                       $res->header('Content-Type') // '');
     return $res->content =~ /^[\[{]/ ? $json->decode($res->content) : undef;
@@ -236,3 +241,63 @@ GET /api/v1/clients/not-a-uuid/notifications
 --- error_code: 400
 --- response_body_like chomp
 ^\{"code":"BAD_REQUEST",
+
+
+
+=== TEST 4: webhook subscriptions: the secret once, the delivery log, replay
+--- init
+my $sub = main::api('agent_a', 'POST', '/api/v1/webhook-subscriptions', 201,
+                    { url => 'https://crm.t061.test/hook',
+                      events => [ 'lead.replied' ] });
+Test::More::like($sub->{secret}, qr/^whsec_[0-9a-f]{64}$/,
+                 'created with its secret');
+my $list = main::api('agent_a', 'GET', '/api/v1/webhook-subscriptions', 200);
+Test::More::is_deeply([ map { $_->{id} } @{ $list->{data} } ],
+                      [ $sub->{id} ], 'listed for its client');
+Test::More::ok(!exists $list->{data}[0]{secret}, '... without the secret');
+main::api('agent_b', 'GET', '/api/v1/webhook-subscriptions', 200);
+main::api('viewer_a', 'POST', '/api/v1/webhook-subscriptions', 403,
+          { url => 'https://x.t061.test', events => [ 'lead.replied' ] });
+my $e = main::api('agent_a', 'POST', '/api/v1/webhook-subscriptions', 422,
+                  { url => 'mailto:x@t061.test', events => 'lead.replied' });
+Test::More::is_deeply($e->{details},
+                      { url => 'must be an http:// or https:// URL',
+                        events => 'must be an array' },
+                      '422 per bad field');
+
+main::psql("INSERT INTO liauto.events (client_id, lead_id, campaign_id, type,"
+           . " external_id) SELECT client_id, id, campaign_id,"
+           . " 'message_received', 't061-m1' FROM liauto.leads"
+           . " WHERE public_identifier = 't061-lead-2'");
+my $log = main::api('viewer_a', 'GET',
+                    "/api/v1/webhook-subscriptions/$sub->{id}/deliveries",
+                    200);
+Test::More::is_deeply([ map { "$_->{event_type} $_->{status}"
+                              . " $_->{payload}{data}{lead}{public_identifier}" }
+                        @{ $log->{data} } ],
+                      [ 'lead.replied pending t061-lead-2' ],
+                      'a reply: one delivery in the log');
+main::api('agent_b', 'GET',
+          "/api/v1/webhook-subscriptions/$sub->{id}/deliveries", 404);
+
+my $first = $log->{data}[0];
+my $again = main::api('agent_a', 'POST',
+    "/api/v1/webhook-subscriptions/$sub->{id}/deliveries/$first->{id}/replay",
+    202);
+Test::More::is_deeply([ @$again{qw(replay_of event_id status)} ],
+                      [ $first->{id}, $first->{event_id}, 'pending' ],
+                      'replay: the same event again');
+main::api('agent_a', 'POST',
+    "/api/v1/webhook-subscriptions/$sub->{id}/deliveries/$sub->{id}/replay",
+    404);
+main::api('agent_a', 'POST',
+    "/api/v1/webhook-subscriptions/$sub->{id}/deliveries/nope/replay", 400);
+main::api('agent_b', 'DELETE', "/api/v1/webhook-subscriptions/$sub->{id}",
+          404);
+main::api('agent_a', 'DELETE', "/api/v1/webhook-subscriptions/$sub->{id}",
+          204);
+main::api('agent_a', 'GET',
+          "/api/v1/webhook-subscriptions/$sub->{id}/deliveries", 404);
+--- request
+GET /api/v1/health
+--- error_code: 200
