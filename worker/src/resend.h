@@ -14,8 +14,10 @@
  * Resend answers with the first email's id for 24 hours.
  *
  * One HTTP request per call, no retries here: the caller keeps the email
- * in its outbox and retries with backoff. resend_classify() maps the
- * answer:
+ * in its outbox and retries with backoff. (curl itself repeats a request
+ * whose reused keep-alive connection died unanswered; under the key that
+ * is harmless, so sends are not forced onto fresh connections.)
+ * resend_classify() maps the answer:
  *
  * | answer                                        | outcome |
  * |-----------------------------------------------|---------|

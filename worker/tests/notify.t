@@ -7,8 +7,10 @@
 #   - 5 replies inside the batching window are one email naming all 5;
 #     a client with reply notifications off gets none
 #   - Resend 503s are retried with backoff, then sent once; a 422 is
-#     recorded as failed with Resend's reason, never retried
-#   - across it all, no email is sent (or even requested) twice
+#     recorded as failed with Resend's reason, never retried; an answer
+#     lost after Resend took the email is retried under the same
+#     Idempotency-Key and the email is not sent twice
+#   - across it all, no email is sent twice
 
 use strict;
 use warnings;
@@ -356,21 +358,44 @@ is(email_row($ny, 'reply_notification', 'last_error'),
    'Resend refused the email: validation_error: Invalid `to` field.'
    . ' (HTTP 422)', '... with Resend\'s reason');
 
+# Resend accepts the next one but its answer is lost: it is asked again
+# under the same Idempotency-Key (by curl at once on a reused connection,
+# else by the outbox after its backoff) and answers with the same email
+sim_control('POST', 'faults', { route => 'resend.emails', kind => 'drop',
+                                match => 'ops@ny.test' });
+my $calls = sim_control('GET', 'calls')->{'resend.emails'};
+event($ny, $alpha_ny, $ny->{leads}{$alpha_ny}[4], 'message_received', undef,
+      { external_id => 'ny-reply-lost' });
+ok(wait_until(20, sub { email_row($ny, 'reply_notification',
+                                  "status || ' ' || attempts")
+                        =~ /^(?:sent|pending) 1$/ }),
+   'an answer lost after Resend took the email') or diag(logs());
+shift_clock('5 minutes');
+ok(wait_until(20, sub { email_row($ny, 'reply_notification', 'status')
+                        eq 'sent' }), '... then sent') or diag(logs());
+is(sim_control('GET', 'calls')->{'resend.emails'} - $calls, 2,
+   '... after asking Resend twice');
+is(scalar @{ emails_to('ops@ny.test') }, 4, '... which took it once');
+is(email_row($ny, 'reply_notification', 'resend_id'),
+   emails_to('ops@ny.test')->[-1]{id},
+   '... and the id of that email is recorded');
+
 # ------------------------------------------------------- exactly once
 
 # one more pass for everyone: a last New York reply must get through
-event($ny, $alpha_ny, $ny->{leads}{$alpha_ny}[4], 'message_received', undef,
+event($ny, $alpha_ny, $ny->{leads}{$alpha_ny}[5], 'message_received', undef,
       { external_id => 'ny-reply-4' });
-ok(wait_until(20, sub { @{ emails_to('ops@ny.test') } == 4 }),
+ok(wait_until(20, sub { @{ emails_to('ops@ny.test') } == 5 }),
    'a last reply gets through') or diag(logs());
 
 my %per_key;
 $per_key{ $_->{idempotency_key} }++ for @{ emails() };
 is_deeply([ grep { $per_key{$_} != 1 } keys %per_key ], [],
           'every email was accepted once');
-is(scalar keys %per_key, 6, '6 emails in all (2 Tokyo, 4 New York)');
-is(sim_control('GET', 'calls')->{'resend.emails'}, 6 + 2 + 1,
-   'Resend was asked 9 times: 6 emails, 2 retries after 503, 1 refused');
+is(scalar keys %per_key, 7, '7 emails in all (2 Tokyo, 5 New York)');
+is(sim_control('GET', 'calls')->{'resend.emails'}, 7 + 2 + 1 + 1,
+   'Resend was asked 11 times: 7 emails, 2 retries after 503, 1 refused,'
+   . ' 1 answer lost');
 is(scalar @{ emails_to('ops@paris.test') }, 0,
    'Paris (reply notifications and report off): nothing');
 is(psql($db, "SELECT count(*) FROM liauto.emails WHERE kind ="
