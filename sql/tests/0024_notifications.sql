@@ -338,7 +338,8 @@ SELECT is(liauto.weekly_report_data('a0000000-0000-0000-0000-000000000001',
 SELECT ok((SELECT r.text ~ E'Totals\n  Invites +4 +3 +\\+1\n'
                   AND r.text ~ E'\n  Acceptance rate +75\\.0% +33\\.3% '
                                '+\\+41\\.7 pts\n'
-                  AND r.text ~ E'\n  Reply rate +50\\.0% +0\\.0% +\\+50\\.0 pts\n'
+                  AND r.text ~ E'\n  Reply rate +50\\.0% +0\\.0% '
+                               '+\\+50\\.0 pts\n'
                   AND r.subject = 'Weekly report 2026-W45 for Client <A> '
                                   '& Co'
            FROM liauto.render_weekly_report(liauto.weekly_report_data(
