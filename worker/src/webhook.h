@@ -18,7 +18,9 @@
  * where the HMAC key is the subscription's secret (the whole "whsec_..."
  * string, as bytes) and the message is "<t>.<body>" (the raw body bytes).
  * A receiver recomputes it, compares in constant time and refuses a t
- * more than 5 minutes away from its clock. Also sent: Liauto-Event (the
+ * more than 5 minutes away from its clock. t is the wall clock at the
+ * attempt (time()), not the engine's clock (liauto.now()), which tests
+ * move: only the receiver's clock can judge it. Also sent: Liauto-Event (the
  * event type), Liauto-Delivery (this delivery's id; the event's own id is
  * "id" in the body, the same for a replay) and Content-Type.
  *
