@@ -105,6 +105,30 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
       NGX_LIAUTO_SQL("api.accounts_delete") },
 
+    { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts/{id}/budget"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.accounts_budget") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/analytics/variants"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.campaigns_variants") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/linkedin-accounts/{id}/invitations"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.accounts_invitations") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/blocklist"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.blocklist_list") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/blocklist"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.blocklist_create") },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/blocklist/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.blocklist_delete") },
+
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.campaigns_list") },

@@ -305,9 +305,17 @@ is_deeply([validate_schema({ '$ref' => '#/components/schemas/Event' },
      '/occurred_at: "24/11/2026" is not a date-time'],
     'validator: uuid and date-time formats are checked, null allowed');
 
-is_deeply([validate_schema({ type => 'string', not => {} }, 'x')],
-          ["/: the validator does not know the schema keyword 'not'"],
+is_deeply([validate_schema({ type => 'array', contains => {} }, [])],
+          ["/: the validator does not know the schema keyword 'contains'"],
           'validator: an unsupported keyword fails instead of passing');
+
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
+    { steps => [ { type => 'invite', delay_days => 0,
+                   variants => ['a', 'b'] },
+                 { type => 'message', text => 'x', delay_days => 1,
+                   variants => ['c', 'd'] } ] })],
+    ['/steps/1: matches the schema under "not"'],
+    'validator: "not" refuses a text and variants together');
 
 
 # ---------------------------------------------------- nginx: serving, real
@@ -600,7 +608,13 @@ if ($acc) {
     main::api_when_served('GET', "/api/v1/linkedin-accounts/$acc", 200,
                           token => $t);
     main::api_when_served('PATCH', "/api/v1/linkedin-accounts/$acc", 200,
-                          token => $t, json => { daily_invite_limit => 10 });
+                          token => $t, json => { daily_invite_limit => 10,
+                                                 warmup_days => 14 });
+    main::api_when_served('GET', "/api/v1/linkedin-accounts/$acc/budget",
+                          200, token => $t);
+    main::api_when_served('GET',
+                          "/api/v1/linkedin-accounts/$acc/invitations", 200,
+                          token => $t);
 }
 
 my $camp = main::id_of(main::api_when_served('POST', '/api/v1/campaigns',
@@ -631,6 +645,12 @@ if ($camp) {
         json => { steps => [ { type => 'message', text => '{{nope}}',
                                delay_days => -1 } ] });
     main::api_when_served('GET', "$c/status", 200, token => $t);
+    main::api_when_served('PUT', "$c/sequence", 200, token => $t,
+        json => { steps => [
+            { type => 'invite', variants => ['Hi {{first_name}}', 'Hello'],
+              delay_days => 0 } ] });
+    main::api_when_served('GET', "$c/sequence", 200, token => $t);
+    main::api_when_served('GET', "$c/analytics/variants", 200, token => $t);
 
     my $lead = main::id_of(main::api_when_served('POST', '/api/v1/leads',
         201, token => $t,
@@ -681,6 +701,18 @@ if ($acc) {
     main::api_when_served('DELETE', "/api/v1/linkedin-accounts/$acc", 204,
                           token => $t);
 }
+
+my $entry = main::id_of(main::api_when_served('POST', '/api/v1/blocklist',
+    201, token => $t, json => { client_id => $client, kind => 'domain',
+                                value => 'https://www.t030.example/x' }));
+main::api_when_served('POST', '/api/v1/blocklist', 409, token => $t,
+    json => { client_id => $client, kind => 'domain', value => 't030.example' });
+main::api_when_served('POST', '/api/v1/blocklist', 422, token => $t,
+    json => { client_id => $client, kind => 'person', value => '' });
+main::api_when_served('GET', '/api/v1/blocklist?filter[kind]=domain', 200,
+                      token => $t);
+main::api_when_served('DELETE', "/api/v1/blocklist/$entry", 204, token => $t)
+    if $entry;
 
 main::api_when_served('GET', '/api/v1/automation/scheduler/status', 200,
                       token => $t);

@@ -29,24 +29,29 @@ SELECT columns_are('liauto', 'users',
 SELECT columns_are('liauto', 'refresh_tokens',
     ARRAY['id', 'user_id', 'family_id', 'token_hash', 'created_at',
           'updated_at', 'expires_at', 'rotated_at', 'revoked_at']);
-SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011
+SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011,
+                                                   -- warmup_*: 0025
     ARRAY['id', 'client_id', 'name', 'unipile_account_id',
           'provider_user_id', 'status', 'timezone', 'daily_invite_limit',
           'daily_message_limit', 'weekly_invite_limit', 'cooldown_until',
           'created_at', 'updated_at', 'spacing_min_seconds',
           'spacing_max_seconds', 'last_action_at', 'next_action_at',
-          'status_reason']);
-SELECT columns_are('liauto', 'campaigns',
+          'status_reason', 'warmup_days', 'warmup_start_percent',
+          'warmup_started_on', 'daily_withdraw_limit']);
+SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025-0026
     ARRAY['id', 'client_id', 'linkedin_account_id', 'name', 'status',
           'timezone', 'working_hours_start', 'working_hours_end',
           'working_days', 'sequence', 'started_at', 'paused_at',
-          'created_at', 'updated_at']);
-SELECT columns_are('liauto', 'leads',
+          'created_at', 'updated_at', 'stop_company_on_reply',
+          'company_daily_invite_cap', 'auto_withdraw_days',
+          'note_fallback', 'variant_seed']);
+SELECT columns_are('liauto', 'leads',  -- next_due_at: 0020, invite_note..: 0028
     ARRAY['id', 'client_id', 'campaign_id', 'first_name', 'last_name',
           'company', 'title', 'email', 'public_identifier', 'provider_id',
           'member_id', 'profile_url', 'custom_fields', 'status',
           'error_reason', 'current_step', 'last_step_sent_at',
-          'conversation_id', 'created_at', 'updated_at']);
+          'conversation_id', 'created_at', 'updated_at', 'next_due_at',
+          'invite_note_dropped']);
 SELECT columns_are('liauto', 'events',
     ARRAY['id', 'client_id', 'lead_id', 'campaign_id', 'account_id', 'type',
           'occurred_at', 'meta', 'external_id', 'created_at']);
@@ -390,10 +395,12 @@ SELECT matches(pg_temp.plan_of(
       ORDER BY created_at, id LIMIT 50$$),
     E'Limit\n  ->  Index (Only )?Scan using leads_client_created_idx',
     'a tenant''s lead page is a keyset range on leads_client_created_idx');
+-- (a plannable status such as pending may use 0020's smaller
+-- leads_campaign_next_due_idx instead)
 SELECT matches(pg_temp.plan_of(
     $$SELECT id FROM liauto.leads
       WHERE campaign_id = '00000000-0000-0000-0000-000000000001'
-        AND status = 'pending'$$),
+        AND status = 'error'$$),
     'leads_campaign_status_idx',
     'leads of a campaign by status use leads_campaign_status_idx');
 SELECT matches(pg_temp.plan_of(

@@ -294,17 +294,23 @@ SELECT is((SELECT (a -> 'body') - '{id,created_at,updated_at}'::text[]
             "status": "draft", "timezone": "UTC",
             "working_hours_start": "09:00", "working_hours_end": "17:00",
             "working_days": [1, 2, 3, 4, 5], "started_at": null,
-            "paused_at": null}',
+            "paused_at": null, "stop_company_on_reply": false,
+            "company_daily_invite_cap": null, "auto_withdraw_days": 21,
+            "note_fallback": "send_without_note"}',
           'campaigns_create: a draft with the default schedule');
 SELECT is((pg_temp.call('api.campaigns_create', pg_temp.agent_a(), '{}', '{}',
               '{"name": "Weekend", "timezone": "America/New_York",
                 "working_hours_start": "10:30", "working_hours_end": "12:00",
-                "working_days": [6, 7],
+                "working_days": [6, 7], "stop_company_on_reply": true,
+                "company_daily_invite_cap": 3, "auto_withdraw_days": null,
+                "note_fallback": "stop",
                 "linkedin_account_id": "a2000000-0000-0000-0000-000000000001"}')
           -> 'body') - '{id,created_at,updated_at,client_id,name,status,'
                       'started_at,paused_at}'::text[],
           '{"timezone": "America/New_York", "working_hours_start": "10:30",
             "working_hours_end": "12:00", "working_days": [6, 7],
+            "stop_company_on_reply": true, "company_daily_invite_cap": 3,
+            "auto_withdraw_days": null, "note_fallback": "stop",
             "linkedin_account_id": "a2000000-0000-0000-0000-000000000001"}',
           'campaigns_create: every field given');
 SELECT is(pg_temp.err(pg_temp.call('api.campaigns_create', pg_temp.agent_a(),

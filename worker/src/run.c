@@ -9,6 +9,7 @@
 #include "notify.h"
 #include "run.h"
 #include "version.h"
+#include "withdraw.h"
 
 #define WORKER_CHANNEL  "liauto_worker"
 
@@ -17,6 +18,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    withdraw_t   *withdraw;      /* NULL: Unipile not configured */
     notify_t     *notify;        /* emails and outbound webhooks */
 } worker_t;
 
@@ -66,6 +68,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->engine != NULL) {
         engine_wake(w->engine);
+    }
+
+    if (w->withdraw != NULL) {
+        withdraw_wake(w->withdraw);
     }
 
     if (w->notify != NULL) {
@@ -120,6 +126,7 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
+    w->withdraw = withdraw_create(w->loop, w->db, cf);
     w->notify = notify_create(w->loop, w->db, cf);
 
     db_start(w->db);
@@ -130,6 +137,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->withdraw != NULL) {
+        withdraw_destroy(w->withdraw);
+    }
+
     if (w->engine != NULL) {
         engine_destroy(w->engine);
     }

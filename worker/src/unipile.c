@@ -1008,6 +1008,15 @@ parse_account(unipile_call_t *call, json_t *body, unipile_result_t *res)
 }
 
 
+static int
+parse_canceled(unipile_call_t *call, json_t *body, unipile_result_t *res)
+{
+    (void) call;
+    (void) res;
+    return json_is_object(body) ? 0 : -1;
+}
+
+
 static const unipile_op_t  op_get_profile =
     { "get_profile", "GET", 0, parse_profile, NULL, NULL };
 static const unipile_op_t  op_invite =
@@ -1033,6 +1042,9 @@ static const unipile_op_t  op_list_messages =
     { "list_messages", "GET", 0, parse_list, NULL, NULL };
 static const unipile_op_t  op_get_account =
     { "get_account", "GET", 0, parse_account, NULL, NULL };
+/* A DELETE changes LinkedIn: never replayed on a reused connection. */
+static const unipile_op_t  op_cancel_invitation =
+    { "cancel_invitation", "DELETE", 1, parse_canceled, NULL, NULL };
 
 
 /* ---- the API -------------------------------------------------------- */
@@ -1259,4 +1271,17 @@ unipile_get_account(unipile_t *u, const char *account_id,
 {
     return call_url(u, &op_get_account,
                     url_of(u, "/accounts/", account_id, NULL), done, data);
+}
+
+
+int
+unipile_cancel_invitation(unipile_t *u, const char *account_id,
+    const char *invitation_id, unipile_done_pt done, void *data)
+{
+    strbuf_t  b;
+
+    url_begin(&b, u, "/users/invite/sent/", invitation_id, NULL);
+    sb_param(&b, "account_id", account_id);
+
+    return call_url(u, &op_cancel_invitation, sb_finish(&b), done, data);
 }

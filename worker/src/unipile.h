@@ -218,5 +218,9 @@ int unipile_list_messages(unipile_t *u, const char *account_id,
     void *data);
 int unipile_get_account(unipile_t *u, const char *account_id,
     unipile_done_pt done, void *data);
+/* Withdraws one of the account's pending invitations; a 404 (FINAL_LEAD,
+ * status 404) means it is not pending any more. */
+int unipile_cancel_invitation(unipile_t *u, const char *account_id,
+    const char *invitation_id, unipile_done_pt done, void *data);
 
 #endif

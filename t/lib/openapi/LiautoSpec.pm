@@ -201,6 +201,7 @@ my %VALIDATORS = (
     allOf                 => \&_kw_all_of,
     anyOf                 => \&_kw_any_of,
     oneOf                 => \&_kw_one_of,
+    not                   => \&_kw_not,
     unevaluatedProperties => sub { },     # last, in _check
 );
 
@@ -287,6 +288,7 @@ sub _kw_const {
 my %FORMATS = (
     'date-time' => qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?
                       (?:Z|[+-]\d\d:\d\d)$/xi,
+    date        => qr/^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$/,
     uuid        => qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
                       -[0-9a-f]{12}$/xi,
     email       => qr/^[^@\s]+@[^@\s]+$/,
@@ -438,6 +440,13 @@ sub _kw_one_of {
     return _fail($cx, 'matches ' . @ok . ' of oneOf, must match one')
         if @ok > 1;
     $cx->{seen}{$_} = 1 for keys %{ $ok[0][1] };
+}
+
+# annotations of a "not" subschema are never collected (JSON Schema 2020-12)
+sub _kw_not {
+    my ($cx, $schema, $data) = @_;
+    my ($alt) = _alternatives($cx, [$schema], $data);
+    _fail($cx, 'matches the schema under "not"') if !@{ $alt->[0] };
 }
 
 sub _why {
