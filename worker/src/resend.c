@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "resend.h"
 
 #define RESEND_USER_AGENT  "User-Agent: liauto-worker"
@@ -24,39 +23,38 @@ resend_outcome_name(resend_outcome_t outcome)
 }
 
 
-/* "name: message" of Resend's {"statusCode","name","message"}. */
+/* The "name" and "message" of Resend's {"statusCode","name","message"}. */
+typedef struct {
+    char  name[64];
+    char  message[256];
+} resend_error_t;
+
+
 static void
-read_error_body(const char *body, resend_verdict_t *v, const char *what)
+read_error(const char *body, resend_error_t *e)
 {
     json_t      *json;
-    const char  *name = NULL, *message = NULL;
+    const char  *name, *message;
 
     json = json_loads(body, 0, NULL);
-    if (json_is_object(json)) {
-        name = json_string_value(json_object_get(json, "name"));
-        message = json_string_value(json_object_get(json, "message"));
-    }
+    name = json_string_value(json_object_get(json, "name"));
+    message = json_string_value(json_object_get(json, "message"));
 
-    snprintf(v->reason, sizeof(v->reason), "%s: %s%s%s (HTTP %ld)", what,
-             name != NULL ? name : "no error name",
-             message != NULL ? ": " : "", message != NULL ? message : "",
-             v->status);
+    snprintf(e->name, sizeof(e->name), "%s",
+             name != NULL ? name : "no error name");
+    snprintf(e->message, sizeof(e->message), "%s%s",
+             message != NULL ? ": " : "", message != NULL ? message : "");
     json_decref(json);
 }
 
 
-static int
-is_concurrent_key(const char *body)
+static void
+verdict_set(resend_verdict_t *v, resend_outcome_t outcome, const char *what,
+    const resend_error_t *e)
 {
-    json_t      *json;
-    const char  *name;
-    int          yes;
-
-    json = json_loads(body, 0, NULL);
-    name = json_string_value(json_object_get(json, "name"));
-    yes = name != NULL && strcmp(name, "concurrent_idempotent_requests") == 0;
-    json_decref(json);
-    return yes;
+    v->outcome = outcome;
+    snprintf(v->reason, sizeof(v->reason), "%s: %s%s (HTTP %ld)", what,
+             e->name, e->message, v->status);
 }
 
 
@@ -87,6 +85,8 @@ read_id(const char *body, resend_verdict_t *v)
 void
 resend_classify(const http_response_t *res, resend_verdict_t *v)
 {
+    resend_error_t  e;
+
     memset(v, 0, sizeof(*v));
     v->status = res->status;
     v->retry_after_ms = -1;
@@ -104,29 +104,28 @@ resend_classify(const http_response_t *res, resend_verdict_t *v)
         return;
     }
 
+    read_error(res->body, &e);
+
     if (res->status == 429) {
-        v->outcome = RESEND_RETRY;
         if (res->retry_after_s >= 0) {
             v->retry_after_ms = res->retry_after_s * 1000;
         }
-        read_error_body(res->body, v, "rate limited by Resend");
+        verdict_set(v, RESEND_RETRY, "rate limited by Resend", &e);
 
-    } else if (res->status == 409 && is_concurrent_key(res->body)) {
-        v->outcome = RESEND_RETRY;
-        read_error_body(res->body, v, "the same email is still being "
-                        "processed by Resend");
+    } else if (res->status == 409
+               && strcmp(e.name, "concurrent_idempotent_requests") == 0)
+    {
+        verdict_set(v, RESEND_RETRY, "the same email is still being "
+                    "processed by Resend", &e);
 
     } else if (res->status >= 500) {
-        v->outcome = RESEND_RETRY;
-        read_error_body(res->body, v, "Resend failed");
+        verdict_set(v, RESEND_RETRY, "Resend failed", &e);
 
     } else if (res->status >= 400) {
-        v->outcome = RESEND_FAILED;
-        read_error_body(res->body, v, "Resend refused the email");
+        verdict_set(v, RESEND_FAILED, "Resend refused the email", &e);
 
     } else {
-        v->outcome = RESEND_FAILED;
-        read_error_body(res->body, v, "unexpected answer from Resend");
+        verdict_set(v, RESEND_FAILED, "unexpected answer from Resend", &e);
     }
 }
 
