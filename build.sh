@@ -233,9 +233,10 @@ webhook_secret() {
 
 # it delivers its webhooks to our nginx, with our secret
 sim_up() {
+    # the same key for its Resend (/emails): a local stand-in only
     t/sim/render.sh "$VAR/sim" "$LIAUTO_SIM_PORT" "$(sim_key)" \
         "http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile" \
-        "$(webhook_secret)" >/dev/null
+        "$(webhook_secret)" "$(sim_key)" >/dev/null
     if pid_alive "$VAR/sim/logs/nginx.pid"; then
         nginx -p "$VAR/sim/" -c conf/nginx.conf -s reload
     else
@@ -258,6 +259,11 @@ cmd_up() {
         simulated=1
         export UNIPILE_DSN="http://127.0.0.1:$LIAUTO_SIM_PORT"
         export UNIPILE_API_KEY=$(sim_key)
+        # notifications too, unless a real Resend key is given
+        if [ -z "${RESEND_API_KEY:-}" ]; then
+            export RESEND_BASE_URL="http://127.0.0.1:$LIAUTO_SIM_PORT"
+            export RESEND_API_KEY=$(sim_key)
+        fi
     fi
     # restarted, so that it runs what was just built
     worker_stop

@@ -330,6 +330,45 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.analytics_export") },
 
+    /* notifications and the weekly report (sql 0024) */
+    { NGX_HTTP_GET, ngx_string("/api/v1/clients/{id}/notifications"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.client_notifications_get") },
+
+    { NGX_HTTP_PUT, ngx_string("/api/v1/clients/{id}/notifications"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.client_notifications_put") },
+
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/clients/{id}/reports/weekly/preview"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.client_weekly_report_preview") },
+
+    /* outbound webhooks for integrators (sql 0024) */
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/webhook-subscriptions"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.webhook_subscriptions_list") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/webhook-subscriptions"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.webhook_subscriptions_create") },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/webhook-subscriptions/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.webhook_subscriptions_delete") },
+
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/webhook-subscriptions/{id}/deliveries"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.webhook_deliveries_list") },
+
+    /* one literal, longer than a line: t/030 reads the path from here */
+    { NGX_HTTP_POST,
+      ngx_string("/api/v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/replay"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.webhook_delivery_replay") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 

@@ -60,6 +60,20 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, engine_tick_ms), "1000", 0 },
     { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, lease_seconds), "120", 0 },
+
+    /* notify.c: emails (off without a Resend key), outbound webhooks */
+    { "RESEND_API_KEY", CONF_STRING,
+      offsetof(liauto_config_t, resend_api_key), NULL, CONF_SECRET },
+    { "RESEND_BASE_URL", CONF_STRING,
+      offsetof(liauto_config_t, resend_base_url), "https://api.resend.com",
+      0 },
+    { "RESEND_TIMEOUT", CONF_SECONDS,
+      offsetof(liauto_config_t, resend_timeout), "30", 0 },
+    { "LIAUTO_NOTIFY_FROM", CONF_STRING,
+      offsetof(liauto_config_t, notify_from),
+      "liauto <notifications@liauto.invalid>", 0 },
+    { "LIAUTO_WEBHOOK_TIMEOUT", CONF_SECONDS,
+      offsetof(liauto_config_t, webhook_timeout), "15", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

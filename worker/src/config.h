@@ -22,6 +22,11 @@ typedef struct {
     int           unipile_timeout;      /* seconds, per request */
     int           engine_tick_ms;       /* sending loop period */
     int           lease_seconds;        /* claim lease */
+    char         *resend_api_key;       /* NULL: no notifications */
+    char         *resend_base_url;
+    int           resend_timeout;       /* seconds, per request */
+    char         *notify_from;          /* "Name <address>" */
+    int           webhook_timeout;      /* seconds, per delivery */
 } liauto_config_t;
 
 /*

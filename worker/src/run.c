@@ -6,6 +6,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "replies.h"
 #include "run.h"
 #include "version.h"
@@ -20,6 +21,7 @@ typedef struct {
     engine_t     *engine;        /* NULL: Unipile not configured */
     replies_t    *replies;       /* inbox replies, with the engine */
     withdraw_t   *withdraw;      /* auto-withdraw, with the engine */
+    notify_t     *notify;        /* emails and outbound webhooks */
 } worker_t;
 
 
@@ -76,6 +78,10 @@ worker_on_wake(const char *channel, const char *payload, int sender_pid,
 
     if (w->withdraw != NULL) {
         withdraw_wake(w->withdraw);
+    }
+
+    if (w->notify != NULL) {
+        notify_wake(w->notify);
     }
 }
 
@@ -137,6 +143,7 @@ worker_start(worker_t *w, const liauto_config_t *cf)
             return -1;
         }
     }
+    w->notify = notify_create(w->loop, w->db, cf);
 
     db_start(w->db);
     return 0;
@@ -157,6 +164,10 @@ worker_stop(worker_t *w)
 
     if (w->engine != NULL) {
         engine_destroy(w->engine);
+    }
+
+    if (w->notify != NULL) {
+        notify_destroy(w->notify);
     }
 
     if (w->heartbeat != NULL) {

@@ -90,6 +90,25 @@ test_file_and_defaults(void)
     CHECK_INT_EQ(cf.unipile_timeout, 12);
     config_free(&cf);
 
+    /* Resend: off without a key, Resend's own URL by default */
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n", err,
+                           sizeof(err)), 0);
+    CHECK(cf.resend_api_key == NULL);
+    CHECK_STR_EQ(cf.resend_base_url, "https://api.resend.com");
+    CHECK_INT_EQ(cf.resend_timeout, 30);
+    CHECK_STR_CONTAINS(cf.notify_from, "<notifications@");
+    config_free(&cf);
+
+    CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n"
+                           "RESEND_API_KEY=re_123\n"
+                           "RESEND_BASE_URL=http://127.0.0.1:8091\n"
+                           "LIAUTO_NOTIFY_FROM=Ops <ops@agency.test>\n",
+                           err, sizeof(err)), 0);
+    CHECK_STR_EQ(cf.resend_api_key, "re_123");
+    CHECK_STR_EQ(cf.resend_base_url, "http://127.0.0.1:8091");
+    CHECK_STR_EQ(cf.notify_from, "Ops <ops@agency.test>");
+    config_free(&cf);
+
     /* the engine's tick and lease: defaults, then set */
     CHECK_INT_EQ(load_text(&cf, "LIAUTO_DATABASE_URL=liauto\n", err,
                            sizeof(err)), 0);

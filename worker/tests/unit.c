@@ -16,8 +16,10 @@ static const suite_t  suites[] = {
     { "http", test_http },
     { "loop", test_loop },
     { "migfiles", test_migfiles },
+    { "resend", test_resend },
     { "template", test_template },
     { "unipile", test_unipile },
+    { "webhook", test_webhook },
 };
 
 

@@ -14,9 +14,11 @@ use IO::Socket::INET;
 use JSON::PP;
 use LiautoWorker qw(repo_dir wait_until);
 
-our @EXPORT = qw(start_simulator sim_control sim_api sim_dsn sim_key);
+our @EXPORT = qw(start_simulator sim_control sim_api sim_dsn sim_key
+                 sim_url sim_resend_key);
 
 my $key = 'sim-test-key';
+my $resend_key = 're_sim_test_key';
 my ($port, @nginx);
 my $http = HTTP::Tiny->new(timeout => 10);
 # bytes in, bytes out: UTF-8 texts compare with the byte strings of tests
@@ -37,7 +39,8 @@ sub start_simulator {
     @nginx = ('nginx', '-p', "$prefix/", '-c', 'conf/nginx.conf',
               '-e', "$prefix/logs/error.log");
 
-    system(repo_dir() . '/t/sim/render.sh', $prefix, $port, $key) == 0
+    system(repo_dir() . '/t/sim/render.sh', $prefix, $port, $key, '', '',
+           $resend_key) == 0
         or die "render.sh failed\n";
     system(@nginx) == 0 or die "the simulator did not start\n";
     wait_until(5, sub { $http->get(sim_url('/_sim/calls'))->{success} })
@@ -54,6 +57,7 @@ END {
 sub sim_url { return "http://127.0.0.1:$port$_[0]" }
 sub sim_dsn { return "127.0.0.1:$port" }
 sub sim_key { return $key }
+sub sim_resend_key { return $resend_key }
 
 sub call {
     my ($method, $path, $body, $headers) = @_;
