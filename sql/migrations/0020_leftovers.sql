@@ -12,6 +12,8 @@
 --    (leads.next_due_at), not every lead in a plannable status.
 -- 6. Claiming reads an account's next action from its own index and does
 --    not try accounts with a send in flight.
+-- 7. Accounts out of ok are re-checked with Unipile by the worker and
+--    restored when Unipile says they are OK again.
 
 -- ------------------------------------------------------------------------
 -- 1. Login throttle: one attempt at a time per email and per address
@@ -585,3 +587,103 @@ COMMENT ON FUNCTION engine.claim_actions(text, integer, interval) IS
     'never claim the same action nor exceed a limit; accounts with a send '
     'in flight are not tried. Returns nothing while the scheduler is '
     'paused.';
+
+
+-- ------------------------------------------------------------------------
+-- 7. Re-checking accounts that are not ok
+-- ------------------------------------------------------------------------
+--
+-- An account the engine set to error (a 401/403, DESIGN §5) or that a
+-- status webhook took out of ok came back only with another webhook,
+-- which Unipile sends on transitions only and may never arrive. The
+-- worker asks Unipile (GET /api/v1/accounts/{id}) at start and every
+-- LIAUTO_ACCOUNT_RECHECK_SECONDS for such accounts and records what it
+-- says.
+
+CREATE TABLE liauto.account_status_checks (
+    account_id  uuid PRIMARY KEY
+                REFERENCES liauto.linkedin_accounts ON DELETE CASCADE,
+    checked_at  timestamptz NOT NULL
+);
+
+COMMENT ON TABLE liauto.account_status_checks IS
+    'When a worker last asked Unipile for an account''s status (engine '
+    'time); a table of its own so the bookkeeping neither locks the '
+    'account row claims use nor changes its updated_at.';
+
+CREATE FUNCTION engine.accounts_to_recheck(p_every_seconds integer,
+                                           p_limit integer)
+RETURNS TABLE (id uuid, unipile_account_id text)
+LANGUAGE sql AS $$
+    -- Taking an account is writing its check time: of two workers only
+    -- the one whose upsert changes the row gets it.
+    WITH taken AS (
+        INSERT INTO liauto.account_status_checks AS k (account_id,
+                                                       checked_at)
+        SELECT a.id, liauto.now()
+        FROM liauto.linkedin_accounts AS a
+        LEFT JOIN liauto.account_status_checks AS c ON c.account_id = a.id
+        WHERE a.status NOT IN ('ok', 'deleted')
+          AND a.unipile_account_id IS NOT NULL
+          AND (c.checked_at IS NULL
+               OR c.checked_at <= liauto.now()
+                                  - make_interval(secs => p_every_seconds))
+        ORDER BY c.checked_at NULLS FIRST, a.id
+        LIMIT p_limit
+        ON CONFLICT (account_id) DO UPDATE
+            SET checked_at = EXCLUDED.checked_at
+            WHERE k.checked_at <= EXCLUDED.checked_at
+                                  - make_interval(secs => p_every_seconds)
+        RETURNING k.account_id)
+    SELECT a.id, a.unipile_account_id
+    FROM taken AS t JOIN liauto.linkedin_accounts AS a ON a.id = t.account_id
+$$;
+
+COMMENT ON FUNCTION engine.accounts_to_recheck(integer, integer) IS
+    'Up to p_limit accounts neither ok nor deleted whose status was not '
+    'asked of Unipile in the last p_every_seconds (engine clock), marked '
+    'as asked now; several workers never get the same account.';
+
+CREATE FUNCTION engine.record_account_status(p_account_id uuid,
+                                             p_unipile_status text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status  text := CASE upper(p_unipile_status)
+        WHEN 'OK' THEN 'ok' WHEN 'CREATION_SUCCESS' THEN 'ok'
+        WHEN 'RECONNECTED' THEN 'ok' WHEN 'SYNC_SUCCESS' THEN 'ok'
+        WHEN 'CONNECTING' THEN 'connecting'
+        WHEN 'CREDENTIALS' THEN 'credentials'
+        WHEN 'PERMISSIONS' THEN 'permissions'
+        WHEN 'STOPPED' THEN 'stopped' WHEN 'DELETED' THEN 'deleted'
+        ELSE 'error' END;
+    v_new     text;
+BEGIN
+    -- Only an account out of ok: taking one out is for the engine's
+    -- outcomes and the status webhooks, not for a poll that may have
+    -- crossed them.
+    UPDATE liauto.linkedin_accounts
+    SET status = v_status,
+        status_reason = CASE
+            WHEN v_status = 'ok' THEN NULL
+            WHEN v_status = status THEN status_reason
+            ELSE format('Unipile reports the account as %s',
+                        p_unipile_status) END
+    WHERE id = p_account_id AND status <> 'ok'
+    RETURNING status INTO v_new;
+
+    IF v_new = 'ok' THEN
+        -- the engines plan and claim for it again at once
+        PERFORM pg_notify('liauto_worker', 'account');
+    END IF;
+    RETURN v_new;
+END
+$$;
+
+COMMENT ON FUNCTION engine.record_account_status(uuid, text) IS
+    'What Unipile says of an account out of ok (its status word: OK, '
+    'CREDENTIALS, ...): OK, CREATION_SUCCESS, RECONNECTED and SYNC_SUCCESS '
+    'restore it to ok (status_reason cleared, workers notified); another '
+    'status is recorded in lower case (unknown words as error) with the '
+    'reason. Returns the account''s status, or NULL when it is ok already '
+    'or unknown.';

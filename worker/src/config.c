@@ -60,6 +60,8 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, engine_tick_ms), "1000", 0 },
     { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, lease_seconds), "120", 0 },
+    { "LIAUTO_ACCOUNT_RECHECK_SECONDS", CONF_SECONDS,
+      offsetof(liauto_config_t, account_recheck_seconds), "300", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

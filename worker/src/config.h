@@ -22,6 +22,7 @@ typedef struct {
     int           unipile_timeout;      /* seconds, per request */
     int           engine_tick_ms;       /* sending loop period */
     int           lease_seconds;        /* claim lease */
+    int           account_recheck_seconds;  /* accounts out of ok */
 } liauto_config_t;
 
 /*

@@ -908,6 +908,13 @@ engine_kick(engine_t *e)
 }
 
 
+unipile_t *
+engine_unipile(engine_t *e)
+{
+    return e->unipile;
+}
+
+
 void
 engine_wake(engine_t *e)
 {

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "db.h"
 #include "loop.h"
+#include "unipile.h"
 
 /*
  * The sequence engine's sending loop (DESIGN §5) on the worker's loop.
@@ -25,6 +26,9 @@ typedef struct engine_s  engine_t;
 
 /* NULL when Unipile is not configured (UNIPILE_DSN) or out of memory. */
 engine_t *engine_create(loop_t *loop, db_t *db, const liauto_config_t *cf);
+
+/* The engine's Unipile client, for other users of the loop. */
+unipile_t *engine_unipile(engine_t *e);
 
 /* A NOTIFY said there is work: plan and claim now. */
 void engine_wake(engine_t *e);

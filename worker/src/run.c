@@ -1,6 +1,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "db.h"
 #include "engine.h"
 #include "heartbeat.h"
@@ -16,6 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    accounts_t   *accounts;      /* NULL: no engine */
 } worker_t;
 
 
@@ -114,6 +116,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
+    if (w->engine != NULL) {
+        w->accounts = accounts_create(w->loop, w->db, cf,
+                                      engine_unipile(w->engine));
+    }
 
     db_start(w->db);
     return 0;
@@ -123,6 +129,11 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    /* before the engine: it owns the client the checks use */
+    if (w->accounts != NULL) {
+        accounts_destroy(w->accounts);
+    }
+
     if (w->engine != NULL) {
         engine_destroy(w->engine);
     }
