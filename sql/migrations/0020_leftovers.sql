@@ -520,10 +520,29 @@ COMMENT ON FUNCTION engine.plan_due(integer) IS
 --   9,582 after the first change, one per claim after this one).
 --   claim_for_account still checks under the account's lock, so the rule
 --   is unchanged.
+-- - the weekly invite window was seven reads of rate_usage per claim.
 
 DROP INDEX liauto.actions_account_due_idx;
 CREATE INDEX actions_account_due_idx
     ON liauto.actions (account_id, due_at, id) WHERE status = 'scheduled';
+
+-- Every invite claim sums the account's fullest 7-day window around the
+-- day: one range read of the 13 days and a sum per window, instead of
+-- seven reads (0.46 ms of each invite claim in the bench). A window
+-- without rows counts 0, like before (invites >= 0).
+CREATE OR REPLACE FUNCTION liauto.weekly_invites_used(p_account_id uuid,
+                                                      p_day date)
+RETURNS integer
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT coalesce(max(w.used), 0)::integer
+    FROM (SELECT sum(u.invites) AS used
+          FROM liauto.rate_usage AS u
+          JOIN generate_series(0, 6) AS k
+              ON u.day BETWEEN p_day + k - 6 AND p_day + k
+          WHERE u.account_id = p_account_id
+            AND u.day BETWEEN p_day - 6 AND p_day + 6
+          GROUP BY k) AS w
+$$;
 
 CREATE OR REPLACE FUNCTION engine.claim_actions(p_worker text,
                                                 p_limit integer,
