@@ -1,4 +1,4 @@
--- Re-checking accounts out of ok (migration 0020): which accounts a worker
+-- Re-checking accounts out of ok (migration 0090): which accounts a worker
 -- asks Unipile about and when, and what its answer does.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;

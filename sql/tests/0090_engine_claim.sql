@@ -1,4 +1,4 @@
--- Claiming (migration 0020): an account's next action comes from its own
+-- Claiming (migration 0090): an account's next action comes from its own
 -- range of actions_account_due_idx (no sort, no other account's rows),
 -- and an account with a send in flight is not even tried.
 BEGIN;
