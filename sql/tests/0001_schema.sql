@@ -294,8 +294,8 @@ SELECT has_index('liauto', 'actions', 'actions_due_idx',
 SELECT has_index('liauto', 'actions', 'actions_lease_idx',
                  ARRAY['lease_expires_at']::name[],
     'index actions_lease_idx on liauto.actions');
-SELECT has_index('liauto', 'actions', 'actions_account_due_idx',
-                 ARRAY['account_id', 'due_at']::name[],
+SELECT has_index('liauto', 'actions', 'actions_account_due_idx',  -- id: 0029
+                 ARRAY['account_id', 'due_at', 'id']::name[],
     'index actions_account_due_idx on liauto.actions');
 SELECT index_is_unique('liauto', 'webhook_events',
                        'webhook_events_delivery_key_key');

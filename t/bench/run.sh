@@ -149,6 +149,16 @@ echo "$import_out" | head -1 | grep -q '"imported": 50000,' \
 
 rss=$(workers_rss_kb)
 
+log "engine: invites per second against the simulator (t/bench/engine.sh)"
+engine_out=$("$ROOT/t/bench/engine.sh")
+
+log "engine: plan_due with 1,000,000 leads (t/bench/plan_due.sql)"
+createdb liauto_plan
+LIAUTO_DATABASE_URL="${DSN/liauto_bench/liauto_plan}" \
+    "$ROOT/worker/liauto-worker" migrate >/dev/null 2>&1
+plan_out=$(psql -qAt -F ' ' -v ON_ERROR_STOP=1 -d liauto_plan \
+                -f "$ROOT/t/bench/plan_due.sql" | grep -E 'plan_due|every lead')
+
 {
     echo "# liauto bench — $(date -u +%FT%TZ), $(nproc) cores, ${SECONDS_EACH}s each, $CONNS connections"
     echo
@@ -166,4 +176,15 @@ rss=$(workers_rss_kb)
     echo "CSV import, 50,000 rows ($(du -k "$PREFIX/import.csv" | cut -f1) KiB) in one request: ${import_time}s"
     echo
     echo "Peak RSS of the nginx workers (VmHWM, summed): $((rss / 1024)) MiB"
+    echo
+    echo "Engine against the simulator (no latency, no pacing):"
+    echo '```'
+    echo "$engine_out"
+    echo '```'
+    echo
+    echo "Planning with 1,000,000 leads, 300,000 of them waiting, nothing due"
+    echo "(tick, plan_due(500)):"
+    echo '```'
+    echo "$plan_out"
+    echo '```'
 } | tee "$OUT"

@@ -74,6 +74,8 @@ static const conf_key_t conf_keys[] = {
       "liauto <notifications@liauto.invalid>", 0 },
     { "LIAUTO_WEBHOOK_TIMEOUT", CONF_SECONDS,
       offsetof(liauto_config_t, webhook_timeout), "15", 0 },
+    { "LIAUTO_ACCOUNT_RECHECK_SECONDS", CONF_SECONDS,
+      offsetof(liauto_config_t, account_recheck_seconds), "300", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

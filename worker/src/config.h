@@ -27,6 +27,7 @@ typedef struct {
     int           resend_timeout;       /* seconds, per request */
     char         *notify_from;          /* "Name <address>" */
     int           webhook_timeout;      /* seconds, per delivery */
+    int           account_recheck_seconds;  /* accounts out of ok */
 } liauto_config_t;
 
 /*

@@ -669,6 +669,11 @@ engine_plan(engine_t *e)
                          values);
     if (res != NULL && strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
         log_info("planned %s due step(s)", PQgetvalue(res, 0, 0));
+
+        /* a full batch: more may be due, plan again on the next tick */
+        if (strcmp(PQgetvalue(res, 0, 0), ENGINE_PLAN_LIMIT) == 0) {
+            e->next_plan_ms = 0;
+        }
     }
     PQclear(res);
 }

@@ -27,7 +27,8 @@ typedef struct engine_s  engine_t;
 /* NULL when Unipile is not configured (UNIPILE_DSN) or out of memory. */
 engine_t *engine_create(loop_t *loop, db_t *db, const liauto_config_t *cf);
 
-/* The engine's Unipile client, shared with the inbox replies. */
+/* The engine's Unipile client, shared with the other users of the loop
+ * (inbox replies, withdrawals, account re-checks). */
 unipile_t *engine_unipile(engine_t *e);
 
 /* A NOTIFY said there is work: plan and claim now. */

@@ -1,6 +1,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "db.h"
 #include "engine.h"
 #include "heartbeat.h"
@@ -21,6 +22,7 @@ typedef struct {
     engine_t     *engine;        /* NULL: Unipile not configured */
     replies_t    *replies;       /* inbox replies, with the engine */
     withdraw_t   *withdraw;      /* auto-withdraw, with the engine */
+    accounts_t   *accounts;      /* account re-checks, with the engine */
     notify_t     *notify;        /* emails and outbound webhooks */
 } worker_t;
 
@@ -133,13 +135,17 @@ worker_start(worker_t *w, const liauto_config_t *cf)
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
 
-    /* inbox replies and withdrawals go out through the engine's client */
+    /* replies, withdrawals and account re-checks use the engine's client */
     if (w->engine != NULL) {
         w->replies = replies_create(w->loop, w->db, cf,
                                     engine_unipile(w->engine));
         w->withdraw = withdraw_create(w->loop, w->db, cf,
                                       engine_unipile(w->engine));
-        if (w->replies == NULL || w->withdraw == NULL) {
+        w->accounts = accounts_create(w->loop, w->db, cf,
+                                      engine_unipile(w->engine));
+        if (w->replies == NULL || w->withdraw == NULL
+            || w->accounts == NULL)
+        {
             return -1;
         }
     }
@@ -160,6 +166,10 @@ worker_stop(worker_t *w)
 
     if (w->withdraw != NULL) {
         withdraw_destroy(w->withdraw);
+    }
+
+    if (w->accounts != NULL) {
+        accounts_destroy(w->accounts);
     }
 
     if (w->engine != NULL) {

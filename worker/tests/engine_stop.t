@@ -37,11 +37,14 @@ my $pid = start_worker({ LIAUTO_DATABASE_URL => "dbname=$db",
 sub new_lead {
     my ($name, $slow) = @_;
     my $lead = { slug => "stop-$name", first => ucfirst($name) };
-    add_lead($db, $campaign, $account, $lead);
-    # its profile lookup takes 1.5 s
+    # its profile lookup takes 1.5 s: set before the lead exists, since a
+    # periodic plan may pick it up at once (twice: add_lead looks it up
+    # first, then the worker)
     sim_control('POST', 'faults', { route => 'users.get', kind => 'slow',
-                                    ms => 1500, match => $lead->{slug} })
+                                    ms => 1500, match => $lead->{slug},
+                                    times => 2 })
         if $slow;
+    add_lead($db, $campaign, $account, $lead);
     psql($db, "NOTIFY liauto_worker, 'lead'");
     return $lead;
 }

@@ -58,20 +58,21 @@ SQL
 }
 
 # $lead: {slug, first, company, title, hook}; sets its provider_id (the
-# simulator makes the person up on this first lookup: auto_people).
+# simulator makes the person up on this first lookup: auto_people). The
+# lookup comes first, so a worker never sees the lead before it is done.
 sub add_lead {
     my ($db, $campaign, $account, $lead) = @_;
     my $custom = defined $lead->{hook} ? qq({"hook": "$lead->{hook}"}) : '{}';
 
+    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
+                                          . "?account_id=$account")
+                           ->{provider_id};
     psql($db, "INSERT INTO liauto.leads (client_id, campaign_id, first_name,"
               . " company, title, public_identifier, custom_fields)"
               . " SELECT client_id, id, " . sql_text($lead->{first}) . ", "
               . sql_text($lead->{company}) . ", " . sql_text($lead->{title})
               . ", '$lead->{slug}', '$custom' FROM liauto.campaigns"
               . " WHERE id = '$campaign'");
-    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
-                                          . "?account_id=$account")
-                           ->{provider_id};
 }
 
 # Moves the engine's clock and the simulator's with it, and wakes workers.
