@@ -1,7 +1,7 @@
 -- 0029_leftovers_claiming_accounts: what the "leftovers" helper added to
 -- issues 3 and 4 after 0020 was merged (0020 is applied as merged and
--- stays unchanged). The number only keeps it clear of the ones in use;
--- it depends on 0011 and 0020 and on nothing after them.
+-- stays unchanged).
+-- It depends on 0011 and 0020 and on nothing after them.
 --
 -- 6. Claiming reads an account's next action from its own index, does
 --    not try accounts with a send in flight, and reads the weekly invite
