@@ -1011,7 +1011,13 @@ LANGUAGE sql AS $$
                   LIMIT 1
                   FOR UPDATE SKIP LOCKED)
       AND a.id = j.account_id
-    RETURNING j.id, j.job, a.unipile_account_id, j.params, j.campaign_id
+    RETURNING j.id, j.job, a.unipile_account_id,
+              -- Unipile's filters take exactly ...T09:43:27.002Z
+              CASE WHEN j.params ? 'since'
+                   THEN jsonb_set(j.params, '{since}', to_jsonb(api.ts(
+                            (j.params ->> 'since')::timestamptz)))
+                   ELSE j.params END,
+              j.campaign_id
 $$;
 
 COMMENT ON FUNCTION webhooks.claim_job(text, integer) IS

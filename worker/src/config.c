@@ -60,6 +60,11 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, engine_tick_ms), "1000", 0 },
     { "LIAUTO_LEASE_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, lease_seconds), "120", 0 },
+    /* the polling fallback for missed webhooks (webhooks.c) */
+    { "LIAUTO_POLL_INTERVAL", CONF_SECONDS,
+      offsetof(liauto_config_t, poll_interval), "300", 0 },
+    { "LIAUTO_POLL_LOOKBACK", CONF_SECONDS,
+      offsetof(liauto_config_t, poll_lookback), "7200", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -22,6 +22,8 @@ typedef struct {
     int           unipile_timeout;      /* seconds, per request */
     int           engine_tick_ms;       /* sending loop period */
     int           lease_seconds;        /* claim lease */
+    int           poll_interval;        /* seconds between message polls */
+    int           poll_lookback;        /* seconds a poll looks back */
 } liauto_config_t;
 
 /*

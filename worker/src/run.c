@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "run.h"
 #include "version.h"
+#include "webhooks.h"
 
 #define WORKER_CHANNEL  "liauto_worker"
 
@@ -16,6 +17,7 @@ typedef struct {
     db_t         *db;
     heartbeat_t  *heartbeat;
     engine_t     *engine;        /* NULL: Unipile not configured */
+    webhooks_t   *webhooks;
 } worker_t;
 
 
@@ -49,15 +51,23 @@ worker_on_connected(db_t *db, void *data)
 
     (void) db;
     heartbeat_write(w->heartbeat, "running");
+    webhooks_connected(w->webhooks);
 }
 
 
-/* The wake-up hook: a NOTIFY on liauto_worker means there is work. */
+/*
+ * The wake-up hook: a NOTIFY on liauto_worker means there is work for the
+ * engine; liauto_webhooks (deliveries, fallback runs) goes to webhooks.c.
+ */
 static void
 worker_on_wake(const char *channel, const char *payload, int sender_pid,
     void *data)
 {
     worker_t  *w = data;
+
+    if (webhooks_notify(w->webhooks, channel, payload)) {
+        return;
+    }
 
     log_debug("wake-up on \"%s\" from backend %d, payload \"%s\"",
               channel, sender_pid, payload);
@@ -115,6 +125,12 @@ worker_start(worker_t *w, const liauto_config_t *cf)
     /* without Unipile the worker still heartbeats and migrates */
     w->engine = engine_create(w->loop, w->db, cf);
 
+    /* replies and acceptances: deliveries and the fallbacks (DESIGN §6) */
+    w->webhooks = webhooks_create(w->loop, w->db, cf);
+    if (w->webhooks == NULL) {
+        return -1;
+    }
+
     db_start(w->db);
     return 0;
 }
@@ -123,6 +139,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->webhooks != NULL) {
+        webhooks_destroy(w->webhooks);
+    }
+
     if (w->engine != NULL) {
         engine_destroy(w->engine);
     }
