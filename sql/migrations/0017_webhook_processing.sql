@@ -1254,3 +1254,260 @@ COMMENT ON FUNCTION webhooks.backfill_conversations_page(uuid, jsonb) IS
     'a 1:1 chat''s attendee_provider_id gets that chat (the newest when '
     'several), and the inbox conversation of that chat its lead. Returns '
     'how many leads were linked.';
+
+
+-- ------------------------------------------------------------------------
+-- Admin API: asking for fallback runs, reading them, migrations
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION liauto.sync_job_json(p_job liauto.sync_jobs) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', p_job.id, 'job', p_job.job, 'account_id', p_job.account_id,
+        'campaign_id', p_job.campaign_id, 'status', p_job.status,
+        'params', p_job.params, 'counts', p_job.counts,
+        'error', p_job.error, 'attempts', p_job.attempts,
+        'requested_at', api.ts(p_job.created_at),
+        'started_at', api.ts(p_job.started_at),
+        'finished_at', api.ts(p_job.finished_at))
+$$;
+
+COMMENT ON FUNCTION liauto.sync_job_json(liauto.sync_jobs) IS
+    'A fallback run as the admin API shows it.';
+
+CREATE FUNCTION liauto.job_accounts(p_body jsonb, p_allow_campaign boolean,
+                                    OUT account_ids uuid[],
+                                    OUT campaign_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_rules   jsonb := '{"account_id": {"type": "uuid"},
+                         "since": {"type": "string", "min": 1, "max": 64},
+                         "campaign_id": {"type": "uuid"}}';
+    v_errors  jsonb;
+BEGIN
+    IF NOT p_allow_campaign THEN
+        v_rules := v_rules - 'campaign_id';
+    END IF;
+    v_errors := api.validate_body(p_body, v_rules, true, '{}');
+    IF p_body ? 'account_id' AND p_body ? 'campaign_id' THEN
+        v_errors := v_errors || '{"campaign_id": "give account_id or '
+                                'campaign_id, not both"}';
+    END IF;
+    PERFORM api.raise_invalid(v_errors);
+
+    IF p_body ? 'campaign_id' THEN
+        SELECT c.id, ARRAY[c.linkedin_account_id]
+        INTO campaign_id, account_ids
+        FROM liauto.campaigns AS c
+        WHERE c.id = (p_body ->> 'campaign_id')::uuid
+          AND c.linkedin_account_id IS NOT NULL;
+        IF campaign_id IS NULL THEN
+            PERFORM api.raise_invalid('{"campaign_id": "unknown campaign '
+                                      'or one without an account"}');
+        END IF;
+    ELSIF p_body ? 'account_id' THEN
+        account_ids := ARRAY(SELECT a.id FROM liauto.linkedin_accounts AS a
+                             WHERE a.id = (p_body ->> 'account_id')::uuid);
+        IF cardinality(account_ids) = 0 THEN
+            PERFORM api.raise_invalid('{"account_id": "unknown account"}');
+        END IF;
+    ELSE
+        account_ids := ARRAY(SELECT a.id FROM liauto.linkedin_accounts AS a
+                             WHERE a.status <> 'deleted'
+                             ORDER BY a.created_at, a.id);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION liauto.job_accounts(jsonb, boolean) IS
+    'The accounts an admin run request covers: body account_id, the '
+    'account of campaign_id (when allowed), or every account not deleted. '
+    '422 for a bad body or an unknown id.';
+
+CREATE FUNCTION liauto.body_since(p_body jsonb) RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_since  timestamptz;
+BEGIN
+    BEGIN
+        v_since := coalesce((p_body ->> 'since')::timestamptz,
+                            liauto.now() - interval '24 hours');
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+        PERFORM api.raise_invalid('{"since": "must be an ISO 8601 time"}');
+    END;
+    IF v_since < liauto.now() - interval '30 days' THEN
+        PERFORM api.raise_invalid('{"since": "must be within the last 30 '
+                                  'days"}');
+    END IF;
+    RETURN v_since;
+END
+$$;
+
+COMMENT ON FUNCTION liauto.body_since(jsonb) IS
+    'The "since" of a reply backfill request: default 24 hours ago, 422 '
+    'when it is not a time or older than 30 days.';
+
+CREATE FUNCTION liauto.request_admin_jobs(p_caller jsonb, p_query jsonb,
+                                          p_body jsonb, p_job text)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_body     jsonb := coalesce(p_body, '{}');
+    v_scope    record;
+    v_params   jsonb := '{"max_pages": 0}';
+    v_user     uuid;
+    v_account  uuid;
+    v_ids      uuid[] := '{}';
+BEGIN
+    PERFORM api.require_admin(p_caller);
+    PERFORM api.reject_query(p_query);
+    IF jsonb_typeof(v_body) <> 'object' THEN
+        PERFORM api.raise_invalid('{"body": "must be an object"}');
+    END IF;
+    SELECT * INTO v_scope
+    FROM liauto.job_accounts(v_body, p_job = 'sync_relations');
+    IF p_job = 'poll_messages' THEN
+        v_params := jsonb_build_object('since', liauto.body_since(v_body));
+    END IF;
+    v_user := (SELECT u.id FROM liauto.users AS u
+               WHERE u.id::text = p_caller ->> 'sub');
+
+    FOREACH v_account IN ARRAY v_scope.account_ids
+    LOOP
+        v_ids := v_ids || liauto.request_job(
+                              p_job, 'request:' || gen_random_uuid(),
+                              v_account, v_scope.campaign_id, v_params,
+                              v_user);
+    END LOOP;
+
+    RETURN QUERY SELECT * FROM api.ok(202, jsonb_build_object(
+        'data', (SELECT coalesce(jsonb_agg(liauto.sync_job_json(j)
+                                           ORDER BY j.created_at, j.id),
+                                 '[]')
+                 FROM liauto.sync_jobs AS j WHERE j.id = ANY (v_ids)),
+        'next_cursor', NULL));
+END
+$$;
+
+COMMENT ON FUNCTION liauto.request_admin_jobs(jsonb, jsonb, jsonb, text) IS
+    'The admin run requests: one requested run of p_job per account in '
+    'scope (liauto.job_accounts), the workers woken; poll_messages from '
+    'the body''s since (liauto.body_since), the others over every page. '
+    '202 {"data": [run], "next_cursor": null}.';
+
+CREATE FUNCTION api.admin_backfill_replies(p_caller jsonb, p_path text[],
+                                           p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_envelope  text;
+BEGIN
+    RETURN QUERY SELECT * FROM liauto.request_admin_jobs(
+        p_caller, p_query, p_body, 'poll_messages');
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.admin_backfill_replies(jsonb, text[], jsonb, jsonb)
+    IS 'POST /admin/backfill/replies {account_id?, since?}: a poll of '
+       'every message since (default 24 h ago, at most 30 days) per '
+       'account, each processed like a webhook; 202 with the runs.';
+
+CREATE FUNCTION api.admin_sync_relations(p_caller jsonb, p_path text[],
+                                         p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_envelope  text;
+BEGIN
+    RETURN QUERY SELECT * FROM liauto.request_admin_jobs(
+        p_caller, p_query, p_body, 'sync_relations');
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.admin_sync_relations(jsonb, text[], jsonb, jsonb) IS
+    'POST /admin/sync/relations {account_id? | campaign_id?}: every '
+    'relation of the account(s) against their invite_sent leads '
+    '(connection_accepted_historical); 202 with the runs.';
+
+CREATE FUNCTION api.admin_backfill_conversations(p_caller jsonb,
+                                                 p_path text[],
+                                                 p_query jsonb,
+                                                 p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_envelope  text;
+BEGIN
+    RETURN QUERY SELECT * FROM liauto.request_admin_jobs(
+        p_caller, p_query, p_body, 'backfill_conversations');
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.admin_backfill_conversations(jsonb, text[], jsonb,
+                                                     jsonb) IS
+    'POST /admin/backfill/conversations {account_id?}: every chat of the '
+    'account(s) links leads without a conversation_id; 202 with the runs.';
+
+CREATE FUNCTION api.admin_jobs_get(p_caller jsonb, p_path text[],
+                                   p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_job       liauto.sync_jobs;
+    v_envelope  text;
+BEGIN
+    PERFORM api.require_admin(p_caller);
+    PERFORM api.reject_query(p_query);
+    SELECT * INTO v_job FROM liauto.sync_jobs WHERE id = p_path[1]::uuid;
+    IF NOT FOUND THEN
+        PERFORM api.raise_error(404, 'NOT_FOUND', 'job not found');
+    END IF;
+    RETURN QUERY SELECT * FROM api.ok(200, liauto.sync_job_json(v_job));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.admin_jobs_get(jsonb, text[], jsonb, jsonb) IS
+    'GET /admin/jobs/{id}: a fallback run (requested, running, done, '
+    'failed) with its counts.';
+
+CREATE FUNCTION api.admin_migrations_status(p_caller jsonb, p_path text[],
+                                            p_query jsonb, p_body jsonb)
+RETURNS TABLE (status integer, body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_envelope  text;
+BEGIN
+    PERFORM api.require_admin(p_caller);
+    PERFORM api.reject_query(p_query);
+    RETURN QUERY SELECT * FROM api.ok(200, (
+        SELECT jsonb_build_object(
+                   'current', (array_agg(m.version ORDER BY m.version
+                                         DESC))[1],
+                   'data', coalesce(jsonb_agg(jsonb_build_object(
+                               'version', m.version, 'name', m.name,
+                               'checksum', m.checksum,
+                               'applied_at', api.ts(m.applied_at))
+                           ORDER BY m.version), '[]'),
+                   'next_cursor', NULL)
+        FROM public.schema_migrations AS m));
+EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+    GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+    RETURN QUERY SELECT * FROM api.error_from(v_envelope);
+END
+$$;
+
+COMMENT ON FUNCTION api.admin_migrations_status(jsonb, text[], jsonb, jsonb)
+    IS 'GET /admin/migrations/status: every applied migration (version, '
+       'name, checksum, applied_at) in order, and the current version.';
