@@ -537,8 +537,9 @@ BEGIN
     -- is_sender absent: ours when the sender is our own account; when we
     -- cannot tell, inbound (missing a reply is the failure that hurts)
     v_inbound := CASE WHEN v_flag IS NOT NULL THEN NOT v_flag
-                      ELSE (v_sender ->> 'provider_id') IS DISTINCT FROM v_own
-                      END;
+                      WHEN v_own IS NULL OR NOT v_sender ? 'provider_id'
+                          THEN true
+                      ELSE v_sender ->> 'provider_id' <> v_own END;
 
     v_person := liauto.merge_lookup(
         coalesce(liauto.message_counterpart(v_body, v_sender, v_inbound,

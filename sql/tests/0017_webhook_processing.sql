@@ -10,7 +10,7 @@
 -- lead knows her provider id, client B's only her public identifier.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(74);
+SELECT plan(75);
 
 SET LOCAL timezone = 'UTC';
 SELECT liauto.set_clock('2026-11-24 10:00Z');
@@ -283,6 +283,15 @@ SELECT is(pg_temp.process('unipile_messaging',
                   "attendee_provider_id": "ACoAAownA"}') - 'is_sender')
           ->> 'direction', 'outbound',
           'is_sender absent and the sender is our own user: outbound');
+INSERT INTO liauto.linkedin_accounts (client_id, name, unipile_account_id)
+VALUES (pg_temp.id('c', 1), 'C', 'acc-C');
+SELECT is(pg_temp.process('unipile_messaging',
+              pg_temp.msg('acc-C', 'm-anon', '{
+                  "attendee_provider_id": "ACoAAsomeone"}')
+              - 'is_sender' - 'account_info', '{"not_found": true}')
+          ->> 'direction', 'inbound',
+          'is_sender absent and our own user unknown: inbound (a reply is '
+          'never dropped for want of our id)');
 SELECT is(pg_temp.process('unipile_messaging',
               pg_temp.msg('acc-A', 'm-pia', '{
                   "attendee_provider_id": "ACoAApia"}',
@@ -443,8 +452,8 @@ SELECT is((SELECT conversation_id FROM liauto.leads
            WHERE id = pg_temp.id('e', 6)), 'chat-ann', 'Ann''s chat');
 
 -- periodic jobs: once per period whoever asks
-SELECT is(webhooks.schedule_jobs(300, 7200), 6,
-          'two ok accounts: a poll, a relation sync and a chat backfill '
+SELECT is(webhooks.schedule_jobs(300, 7200), 9,
+          'three ok accounts: a poll, a relation sync and a chat backfill '
           'each');
 SELECT is(webhooks.schedule_jobs(300, 7200), 0,
           'asked again in the same period: nothing new');
