@@ -227,6 +227,20 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.admin_migrations_status") },
 
+    /* Unipile's webhooks, listed and changed by the worker as runs */
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/admin/webhooks"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_list") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/admin/webhooks"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_ensure") },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/admin/webhooks/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_delete") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 

@@ -1,7 +1,8 @@
-# The admin endpoints of the webhook fallbacks (migration 0017): asking
+# The admin endpoints of the webhook fallbacks (migrations 0017, 0023): asking
 # for reply polling, relation sync and conversation backfill runs (202,
 # one requested run per account in scope, the workers woken), reading a
-# run, the applied migrations; bad bodies and roles. Every real answer is
+# run, the applied migrations, Unipile's webhooks (the cached list, repair
+# and delete runs); bad bodies and roles. Every real answer is
 # checked against openapi/openapi.yaml.
 use Test::Nginx::Socket 'no_plan';
 
@@ -197,6 +198,40 @@ Test::More::is_deeply(\@versions, [sort @versions], 'in order');
 Test::More::ok((grep { $_->{name} eq '0017_webhook_processing.sql' }
                      @{ $m->{data} }), 'this migration is listed');
 Test::More::is($m->{current}, $versions[-1], 'current is the latest');
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+
+
+=== TEST 5: Unipile webhooks: the cached list, a repair run, a delete run
+--- init
+main::psql1("DELETE FROM liauto.unipile_webhooks WHERE unipile_id LIKE"
+            . " 't041-%'");
+main::psql1("INSERT INTO liauto.unipile_webhooks (unipile_id, source,"
+            . " request_url, header_keys, seen_at) VALUES ('t041-hook',"
+            . " 'messaging', 'https://t041.example/users',"
+            . " '{Unipile-Auth}', now())");
+my $list = main::call('GET', '/api/v1/admin/webhooks', 200, $::admin);
+my ($hook) = grep { $_->{unipile_id} eq 't041-hook' } @{ $list->{data} };
+Test::More::is_deeply($hook->{header_keys}, ['Unipile-Auth'],
+                      'the list shows what the worker saw, header names only');
+
+my $run = main::call('POST', '/api/v1/admin/webhooks', 202, $::admin, {});
+Test::More::is(join(' ', @$run{qw(job status)}),
+               'manage_webhooks requested', 'POST asks for a repair run');
+Test::More::is_deeply($run->{params}, { action => 'ensure' }, '... ensure');
+main::call('POST', '/api/v1/admin/webhooks', 422, $::admin,
+           { source => 'users' });
+
+$run = main::call('DELETE', "/api/v1/admin/webhooks/$hook->{id}", 202,
+                  $::admin);
+Test::More::is_deeply($run->{params},
+                      { action => 'delete', unipile_id => 't041-hook' },
+                      'DELETE asks for a run deleting that webhook');
+main::call('DELETE', '/api/v1/admin/webhooks/3f0e2a8b-9c4d-4e5f-a6b7-'
+           . 'c8d9e0f1a2b3', 404, $::admin);
+main::call('GET', '/api/v1/admin/webhooks', 403, $::viewer);
 --- request
 GET /api/v1/health
 --- error_code: 200

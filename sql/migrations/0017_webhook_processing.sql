@@ -1003,7 +1003,6 @@ LANGUAGE sql AS $$
         lease_expires_at = liauto.now() + make_interval(secs => p_lease),
         started_at = coalesce(j.started_at, liauto.now()),
         attempts = j.attempts + 1
-    FROM liauto.linkedin_accounts AS a
     WHERE j.id = (SELECT x.id FROM liauto.sync_jobs AS x
                   WHERE x.status = 'requested'
                      OR x.status = 'running'
@@ -1011,8 +1010,9 @@ LANGUAGE sql AS $$
                   ORDER BY x.created_at, x.id
                   LIMIT 1
                   FOR UPDATE SKIP LOCKED)
-      AND a.id = j.account_id
-    RETURNING j.id, j.job, a.unipile_account_id,
+    RETURNING j.id, j.job,
+              (SELECT a.unipile_account_id FROM liauto.linkedin_accounts AS a
+               WHERE a.id = j.account_id),
               -- Unipile's filters take exactly ...T09:43:27.002Z
               CASE WHEN j.params ? 'since'
                    THEN jsonb_set(j.params, '{since}', to_jsonb(api.ts(

@@ -24,6 +24,8 @@ typedef struct {
     int           lease_seconds;        /* claim lease */
     int           poll_interval;        /* seconds between message polls */
     int           poll_lookback;        /* seconds a poll looks back */
+    char         *webhook_url;          /* our webhooks' base URL */
+    char         *webhook_secret;       /* their Unipile-Auth header */
 } liauto_config_t;
 
 /*

@@ -48,6 +48,15 @@
 #define WEBHOOKS_RELATION_SQL                                               \
     "SELECT webhooks.sync_relation($1::uuid, $2::jsonb, $3::jsonb)"
 
+#define WEBHOOKS_HOOKS_PAGE_SQL                                             \
+    "SELECT webhooks.store_webhooks_page($1::uuid, $2::jsonb)"
+
+#define WEBHOOKS_HOOKS_PLAN_SQL                                             \
+    "SELECT webhooks.webhook_plan($1::uuid, $2)"
+
+#define WEBHOOKS_HOOK_CHANGED_SQL                                           \
+    "SELECT webhooks.webhook_changed($1::uuid, $2, $3::jsonb)"
+
 typedef enum {
     TASK_LOOKUP = 0,           /* a delivery waiting for a profile */
     TASK_JOB                   /* a fallback run */
@@ -56,8 +65,16 @@ typedef enum {
 typedef enum {
     JOB_POLL_MESSAGES = 0,
     JOB_SYNC_RELATIONS,
-    JOB_BACKFILL_CONVERSATIONS
+    JOB_BACKFILL_CONVERSATIONS,
+    JOB_MANAGE_WEBHOOKS
 } job_kind_t;
+
+/* What a manage_webhooks run does (params.action). */
+typedef enum {
+    HOOKS_LIST = 0,            /* refresh liauto.unipile_webhooks */
+    HOOKS_ENSURE,              /* list, then delete and create (plan) */
+    HOOKS_DELETE               /* one webhook, params.unipile_id */
+} hooks_action_t;
 
 typedef struct task_s  task_t;
 
@@ -79,6 +96,12 @@ struct task_s {
     json_t       *pending;     /* relations waiting for their profile */
     size_t        next_pending;
     unsigned      lookups;
+
+    /* JOB_MANAGE_WEBHOOKS */
+    hooks_action_t  action;
+    char           *unipile_id;    /* HOOKS_DELETE */
+    json_t         *plan;          /* HOOKS_ENSURE: {delete, create} */
+    size_t          next_op;       /* deletes first, then creates */
 };
 
 struct webhooks_s {
@@ -96,6 +119,8 @@ struct webhooks_s {
 
 static void job_continue(task_t *t);
 static void job_next_lookup(task_t *t);
+static void job_finish(task_t *t, const char *error);
+static void hooks_next_op(task_t *t);
 static void webhooks_kick(webhooks_t *w);
 
 
@@ -161,6 +186,8 @@ task_free(task_t *t)
     free(t->since);
     free(t->cursor);
     json_decref(t->pending);
+    free(t->unipile_id);
+    json_decref(t->plan);
     free(t);
 }
 
@@ -346,8 +373,10 @@ job_name(job_kind_t job)
         return "poll_messages";
     case JOB_SYNC_RELATIONS:
         return "sync_relations";
-    default:
+    case JOB_BACKFILL_CONVERSATIONS:
         return "backfill_conversations";
+    default:
+        return "manage_webhooks";
     }
 }
 
@@ -364,11 +393,13 @@ job_finish(task_t *t, const char *error)
     PQclear(res);
 
     if (error != NULL) {
-        log_warn("%s run %s for account %s failed: %s", job_name(t->job),
-                 t->id, t->account_id, error);
+        log_warn("%s run %s%s%s failed: %s", job_name(t->job), t->id,
+                 t->account_id[0] != '\0' ? " for account " : "",
+                 t->account_id, error);
     } else {
-        log_info("%s run %s for account %s done (%u page(s))",
-                 job_name(t->job), t->id, t->account_id, t->pages);
+        log_info("%s run %s%s%s done (%u page(s))", job_name(t->job),
+                 t->id, t->account_id[0] != '\0' ? " for account " : "",
+                 t->account_id, t->pages);
     }
 
     task_free(t);
@@ -485,6 +516,10 @@ job_on_page(const unipile_result_t *res, void *data)
                             "webhooks.backfill_conversations_page",
                             res->items);
         break;
+    case JOB_MANAGE_WEBHOOKS:
+        rc = job_store_page(t, WEBHOOKS_HOOKS_PAGE_SQL,
+                            "webhooks.store_webhooks_page", res->items);
+        break;
     default:
         rc = job_relations_page(t, res->items);
         break;
@@ -557,17 +592,204 @@ job_next_lookup(task_t *t)
 }
 
 
+/* ---------------------------------------------------- webhook management */
+
+static void
+hooks_changed(task_t *t, const char *unipile_id, const char *created)
+{
+    const char  *values[3] = { t->id, unipile_id, created };
+    PGresult    *res;
+
+    res = db_exec_params(t->w->db, "webhooks.webhook_changed",
+                         WEBHOOKS_HOOK_CHANGED_SQL, 3, NULL, values);
+    PQclear(res);
+}
+
+
+static void
+hooks_on_deleted(const unipile_result_t *res, void *data)
+{
+    task_t  *t = data;
+    char     error[384];
+    json_t  *id;
+
+    id = t->plan != NULL
+         ? json_array_get(json_object_get(t->plan, "delete"), t->next_op)
+         : NULL;
+
+    /* a 404 is a webhook already gone: what we wanted */
+    if (res->verdict.outcome != UNIPILE_SENT && res->verdict.status != 404) {
+        snprintf(error, sizeof(error), "deleting a webhook: %s (%s)",
+                 res->verdict.reason, res->verdict.detail);
+        job_finish(t, error);
+        return;
+    }
+
+    hooks_changed(t, id != NULL ? json_string_value(id) : t->unipile_id,
+                  NULL);
+    log_info("%s run %s: webhook %s deleted", job_name(t->job), t->id,
+             id != NULL ? json_string_value(id) : t->unipile_id);
+
+    if (t->plan == NULL) {
+        job_finish(t, NULL);
+        return;
+    }
+    t->next_op++;
+    hooks_next_op(t);
+}
+
+
+static void
+hooks_on_created(const unipile_result_t *res, void *data)
+{
+    task_t      *t = data;
+    char         error[384], *created;
+    size_t       ndelete;
+    json_t      *body;
+    const char  *id;
+
+    ndelete = json_array_size(json_object_get(t->plan, "delete"));
+    body = json_array_get(json_object_get(t->plan, "create"),
+                          t->next_op - ndelete);
+    id = json_string_value(json_object_get(res->body, "webhook_id"));
+
+    if (res->verdict.outcome != UNIPILE_SENT || id == NULL) {
+        snprintf(error, sizeof(error), "registering a webhook: %s (%s)",
+                 res->verdict.reason, res->verdict.detail);
+        job_finish(t, error);
+        return;
+    }
+
+    created = json_dumps(body, JSON_COMPACT);
+    hooks_changed(t, id, created);
+    log_info("%s run %s: webhook %s registered for %s", job_name(t->job),
+             t->id, id, json_string_value(json_object_get(body, "source")));
+    free(created);
+
+    t->next_op++;
+    hooks_next_op(t);
+}
+
+
+/* The body of POST /webhooks: the plan's, plus our secret header. */
+static char *
+hooks_create_body(task_t *t, json_t *create)
+{
+    json_t  *body;
+    char    *json;
+
+    body = json_deep_copy(create);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(body, "headers", json_pack(
+        "[{s:s, s:s}, {s:s, s:s}]",
+        "key", "Unipile-Auth", "value", t->w->cf->webhook_secret,
+        "key", "Content-Type", "value", "application/json"));
+    json = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return json;
+}
+
+
+/* The plan's deletes, then its creates, one at a time. */
+static void
+hooks_next_op(task_t *t)
+{
+    size_t       ndelete, ncreate;
+    char        *body;
+    unipile_t   *u = t->w->unipile;
+    int          rc;
+
+    ndelete = json_array_size(json_object_get(t->plan, "delete"));
+    ncreate = json_array_size(json_object_get(t->plan, "create"));
+
+    if (t->next_op < ndelete) {
+        rc = unipile_delete_webhook(u, json_string_value(json_array_get(
+                 json_object_get(t->plan, "delete"), t->next_op)),
+                 hooks_on_deleted, t);
+
+    } else if (t->next_op < ndelete + ncreate) {
+        body = hooks_create_body(t, json_array_get(
+                   json_object_get(t->plan, "create"), t->next_op - ndelete));
+        rc = body != NULL
+             ? unipile_create_webhook(u, body, hooks_on_created, t) : -1;
+        free(body);
+
+    } else {
+        job_finish(t, NULL);
+        return;
+    }
+
+    if (rc != 0) {
+        job_finish(t, "out of memory");
+    }
+}
+
+
+/* Every webhook is listed: what an ensure run must change. */
+static void
+hooks_plan(task_t *t)
+{
+    const char    *values[2] = { t->id, t->w->cf->webhook_url };
+    json_error_t   jerr;
+    PGresult      *res;
+
+    if (t->w->cf->webhook_url == NULL || t->w->cf->webhook_secret == NULL) {
+        job_finish(t, "LIAUTO_WEBHOOK_URL and LIAUTO_WEBHOOK_SECRET are "
+                      "needed to register webhooks");
+        return;
+    }
+
+    res = db_exec_params(t->w->db, "webhooks.webhook_plan",
+                         WEBHOOKS_HOOKS_PLAN_SQL, 2, NULL, values);
+    if (res == NULL) {
+        job_finish(t, "the database did not plan the webhooks");
+        return;
+    }
+    t->plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    if (t->plan == NULL) {
+        job_finish(t, "unreadable webhook plan");
+        return;
+    }
+
+    log_info("%s run %s: %zu misconfigured webhook(s) to delete, %zu "
+             "source(s) to register", job_name(t->job), t->id,
+             json_array_size(json_object_get(t->plan, "delete")),
+             json_array_size(json_object_get(t->plan, "create")));
+    t->next_op = 0;
+    hooks_next_op(t);
+}
+
+
+/* ---------------------------------------------------------------- paging */
+
 static void
 job_continue(task_t *t)
 {
     unipile_t  *u = t->w->unipile;
     int         rc;
 
+    if (t->job == JOB_MANAGE_WEBHOOKS && t->action == HOOKS_DELETE) {
+        if (unipile_delete_webhook(u, t->unipile_id, hooks_on_deleted, t)
+            != 0)
+        {
+            job_finish(t, "out of memory");
+        }
+        return;
+    }
+
     if (t->pages > 0
         && (t->cursor == NULL
             || (t->max_pages != 0 && t->pages >= t->max_pages)))
     {
-        job_finish(t, NULL);
+        if (t->job == JOB_MANAGE_WEBHOOKS && t->action == HOOKS_ENSURE) {
+            hooks_plan(t);
+        } else {
+            job_finish(t, NULL);
+        }
         return;
     }
 
@@ -579,6 +801,9 @@ job_continue(task_t *t)
     case JOB_SYNC_RELATIONS:
         rc = unipile_list_relations(u, t->account_id, t->cursor,
                                     job_on_page, t);
+        break;
+    case JOB_MANAGE_WEBHOOKS:
+        rc = unipile_list_webhooks(u, t->cursor, job_on_page, t);
         break;
     default:
         rc = unipile_list_chats(u, t->account_id, t->cursor, job_on_page, t);
@@ -600,6 +825,32 @@ job_kind(const char *name, job_kind_t *job)
         *job = JOB_SYNC_RELATIONS;
     } else if (strcmp(name, "backfill_conversations") == 0) {
         *job = JOB_BACKFILL_CONVERSATIONS;
+    } else if (strcmp(name, "manage_webhooks") == 0) {
+        *job = JOB_MANAGE_WEBHOOKS;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+
+/* A manage_webhooks run's action and webhook from its params. */
+static int
+hooks_params(task_t *t, json_t *params)
+{
+    const char  *action, *id;
+
+    action = json_string_value(json_object_get(params, "action"));
+    id = json_string_value(json_object_get(params, "unipile_id"));
+
+    if (action == NULL || strcmp(action, "list") == 0) {
+        t->action = HOOKS_LIST;
+    } else if (strcmp(action, "ensure") == 0) {
+        t->action = HOOKS_ENSURE;
+    } else if (strcmp(action, "delete") == 0 && id != NULL) {
+        t->action = HOOKS_DELETE;
+        t->unipile_id = strdup(id);
+        return t->unipile_id != NULL ? 0 : -1;
     } else {
         return -1;
     }
@@ -614,7 +865,9 @@ job_start(webhooks_t *w, PGresult *res)
     json_t        *params;
     json_error_t   jerr;
     task_t        *t;
+    int            rc;
 
+    /* webhooks are workspace-wide: no account */
     t = task_create(w, TASK_JOB, PQgetvalue(res, 0, 0),
                     PQgetvalue(res, 0, 2));
     if (t == NULL) {
@@ -629,17 +882,22 @@ job_start(webhooks_t *w, PGresult *res)
                                   json_object_get(params, "max_pages"));
     t->since = since != NULL ? strdup(since) : NULL;
     t->pending = json_array();
+
+    rc = job_kind(PQgetvalue(res, 0, 1), &t->job);
+    if (rc == 0 && t->job == JOB_MANAGE_WEBHOOKS) {
+        rc = hooks_params(t, params);
+    }
     json_decref(params);
 
-    if (job_kind(PQgetvalue(res, 0, 1), &t->job) != 0
-        || t->pending == NULL || (since != NULL && t->since == NULL))
+    if (rc != 0 || t->pending == NULL || (since != NULL && t->since == NULL))
     {
-        job_finish(t, "unknown job or out of memory");
+        job_finish(t, "unknown job or params, or out of memory");
         return;
     }
 
-    log_info("%s run %s for account %s started%s%s", job_name(t->job),
-             t->id, t->account_id, t->since != NULL ? ", since " : "",
+    log_info("%s run %s%s%s started%s%s", job_name(t->job), t->id,
+             t->account_id[0] != '\0' ? " for account " : "",
+             t->account_id, t->since != NULL ? ", since " : "",
              t->since != NULL ? t->since : "");
     job_continue(t);
 }
