@@ -48,8 +48,8 @@ WITH c AS (INSERT INTO liauto.clients (name) VALUES ('t041 client')
                                          name)
            SELECT client_id, id, 't041 campaign' FROM l1 RETURNING id)
 SELECT (SELECT id FROM a) || '|' || (SELECT id FROM v) || '|'
-       || (SELECT id FROM c) || '|' || (SELECT id FROM l1) || '|' || (SELECT id FROM l2) || '|'
-       || (SELECT id FROM k);
+       || (SELECT id FROM c) || '|' || (SELECT id FROM l1) || '|'
+       || (SELECT id FROM l2) || '|' || (SELECT id FROM k);
 SQL`;
 chomp $camp;
 die "fixtures failed" unless $camp;

@@ -129,6 +129,8 @@ CREATE INDEX sync_jobs_requested_idx
     ON liauto.sync_jobs (created_at) WHERE status IN ('requested', 'running');
 CREATE INDEX sync_jobs_account_idx
     ON liauto.sync_jobs (account_id, created_at);
+CREATE INDEX sync_jobs_finished_idx
+    ON liauto.sync_jobs (finished_at) WHERE status IN ('done', 'failed');
 
 INSERT INTO liauto.settings (key, value)
 VALUES ('webhook_max_attempts', '5')
@@ -548,7 +550,9 @@ BEGIN
     v_match := liauto.find_lead(v_account.client_id, v_account.id, v_person,
                                 v_chat_id);
     v_lookup := liauto.lookup_identifier(v_person, p_lookup);
+    -- a profile would only repeat a public identifier we already have
     IF v_match.lead_id IS NULL AND v_lookup IS NOT NULL AND NOT p_last_try
+       AND NOT v_person ? 'public_identifier'
     THEN
         RETURN jsonb_build_object('outcome', 'needs_lookup',
                                   'account_id', v_account.unipile_account_id,
@@ -633,7 +637,8 @@ COMMENT ON FUNCTION liauto.process_message(jsonb, jsonb, boolean) IS
     'the counterpart to a lead of the account''s client; inbound: '
     'liauto.lead_replied; outbound to a lead at invite_sent: the note '
     'chat of an acceptance. needs_lookup when unmatched with a resolvable '
-    'id and no lookup made yet (unless p_last_try).';
+    'id, no public identifier and no lookup made yet (unless '
+    'p_last_try).';
 
 CREATE FUNCTION liauto.process_relation(p_body jsonb, p_lookup jsonb,
                                         p_last_try boolean)
@@ -913,8 +918,9 @@ $$;
 
 COMMENT ON FUNCTION webhooks.pending_events(integer) IS
     'Unprocessed deliveries due now, oldest first (through '
-    'webhook_events_unprocessed_idx): the sweep''s work list (each is then taken with webhooks.process_event, which skips rows '
-    'another worker holds).';
+    'webhook_events_unprocessed_idx): the sweep''s work list (each is '
+    'then taken with webhooks.process_event, which skips rows another '
+    'worker holds).';
 
 
 -- ------------------------------------------------------------------------
@@ -967,6 +973,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- a week of runs is kept for GET /admin/jobs/{id} and debugging
+    DELETE FROM liauto.sync_jobs
+    WHERE status IN ('done', 'failed')
+      AND finished_at < v_now - interval '7 days';
+
     FOR v_a IN SELECT * FROM liauto.linkedin_accounts WHERE status = 'ok'
     LOOP
         v_count := v_count
@@ -991,8 +1002,9 @@ COMMENT ON FUNCTION webhooks.schedule_jobs(integer, integer) IS
     'Requests the periodic fallbacks of every ok account (idempotent per '
     'period, so every worker may call it every tick): a poll of the last '
     'p_poll_lookback seconds of messages per p_poll_interval slot, and '
-    'the first page of relations and of chats once per UTC day. Returns '
-    'how many runs it requested.';
+    'the first page of relations and of chats once per UTC day. Runs '
+    'finished more than 7 days ago are deleted. Returns how many runs it '
+    'requested.';
 
 CREATE FUNCTION webhooks.claim_job(p_worker text, p_lease integer)
 RETURNS TABLE (id uuid, job text, unipile_account_id text,

@@ -10,7 +10,7 @@
 -- lead knows her provider id, client B's only her public identifier.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(75);
+SELECT plan(78);
 
 SET LOCAL timezone = 'UTC';
 SELECT liauto.set_clock('2026-11-24 10:00Z');
@@ -312,6 +312,13 @@ SELECT is((SELECT count(*)::integer FROM liauto.events AS e
              AND e.client_id = pg_temp.id('c', 1)), 0,
           'no event of client A comes from account B''s deliveries');
 SELECT is(pg_temp.process('unipile_messaging',
+              pg_temp.msg('acc-B', 'm-stranger', '{
+                  "attendee_provider_id": "ACoAAstranger",
+                  "attendee_public_identifier": "a-stranger"}'))
+          ->> 'outcome', 'unmatched',
+          'a sender whose public identifier is known is unmatched without '
+          'spending a profile lookup');
+SELECT is(pg_temp.process('unipile_messaging',
               pg_temp.msg('acc-Z', 'm-z', '{
                   "attendee_provider_id": "ACoAAjane"}')),
           '{"outcome": "unmatched", "reason": "unknown_account",
@@ -457,6 +464,12 @@ SELECT is(webhooks.schedule_jobs(300, 7200), 9,
           'each');
 SELECT is(webhooks.schedule_jobs(300, 7200), 0,
           'asked again in the same period: nothing new');
+UPDATE liauto.sync_jobs SET status = 'done',
+       finished_at = '2026-11-16 10:00Z' WHERE period_key = 'test:1';
+SELECT is(webhooks.schedule_jobs(300, 7200), 0, 'a later call');
+SELECT is((SELECT count(*)::integer FROM liauto.sync_jobs
+           WHERE period_key = 'test:1'), 0,
+          '... deletes the runs finished more than a week ago');
 SELECT is((SELECT count(*)::integer FROM webhooks.claim_job('w1', 60)), 1,
           'a worker claims one run');
 
