@@ -64,6 +64,10 @@ sub reply_deliveries {
 my $log = "$tmp/worker.log";
 my $pid = run_worker_with($interval, $log);
 my $lost = messaged_lead('lost');
+ok(wait_until(30, sub {
+       psql($db, "SELECT count(*) FROM liauto.sync_jobs WHERE job ="
+                 . " 'poll_messages' AND status = 'done'") > 0 }),
+   'the worker is up and polling') or diag(slurp($log));
 
 sim_control('POST', 'deliveries/mode', { hold => JSON::PP::true,
                                          lose => 1 });
