@@ -616,8 +616,6 @@ BEGIN
                             coalesce(v_person ->> 'provider_id', v_msg_id),
                             v_at, jsonb_build_object('via', 'note_chat',
                                                      'message_id', v_msg_id))
-       AND EXISTS (SELECT 1 FROM liauto.leads
-                   WHERE id = v_match.lead_id AND status = 'connected')
     THEN
         RETURN v_detail || jsonb_build_object('outcome', 'processed',
                                               'accepted', true);

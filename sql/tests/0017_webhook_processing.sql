@@ -10,7 +10,7 @@
 -- lead knows her provider id, client B's only her public identifier.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(78);
+SELECT plan(81);
 
 SET LOCAL timezone = 'UTC';
 SELECT liauto.set_clock('2026-11-24 10:00Z');
@@ -327,6 +327,31 @@ SELECT is(pg_temp.process('unipile_messaging',
 SELECT is((SELECT outcome FROM liauto.webhook_events
            WHERE body::jsonb ->> 'message_id' = 'm-max-b'), 'unmatched',
           'the outcome is recorded on the delivery');
+
+-- the note chat: accepting an invitation that had a note opens a chat
+-- holding it, and Unipile sends it back as our own message (ref. §1.6 b)
+INSERT INTO liauto.leads (id, client_id, campaign_id, provider_id, status,
+                          current_step, last_step_sent_at)
+VALUES (pg_temp.id('e', 7), pg_temp.id('c', 1), pg_temp.id('ca', 1),
+        'ACoAAnoa', 'invite_sent', 1, '2026-11-23 10:00Z');
+SELECT is(pg_temp.process('unipile_messaging',
+              pg_temp.msg('acc-A', 'm-note', '{
+                  "attendee_provider_id": "ACoAAownA"}',
+                  '{"is_sender": true, "attendees":
+                    [{"attendee_provider_id": "ACoAAnoa"}]}'))
+          ->> 'accepted', 'true',
+          'our note coming back in a new chat with an invited lead');
+SELECT results_eq(
+    $$SELECT l.status, l.conversation_id, e.type, e.meta ->> 'via'
+      FROM liauto.leads AS l JOIN liauto.events AS e ON e.lead_id = l.id
+      WHERE l.id = pg_temp.id('e', 7)$$,
+    $$VALUES ('connected', 'chat-m-note', 'connection_accepted',
+              'note_chat')$$,
+    '... is the acceptance: connected, its chat, one event');
+SELECT is(pg_temp.process('unipile_users', '{
+              "event": "new_relation", "account_id": "acc-A",
+              "user_provider_id": "ACoAAnoa"}') ->> 'outcome', 'duplicate',
+          'the new_relation that follows hours later adds nothing');
 
 -- ---------------------------------------------------------------- others
 
