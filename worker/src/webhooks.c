@@ -119,7 +119,6 @@ struct webhooks_s {
 
 static void job_continue(task_t *t);
 static void job_next_lookup(task_t *t);
-static void job_finish(task_t *t, const char *error);
 static void hooks_next_op(task_t *t);
 static void webhooks_kick(webhooks_t *w);
 

@@ -24,7 +24,10 @@
  * LIAUTO_POLL_LOOKBACK seconds of messages, relations and chats daily),
  * NOTIFY liauto_webhooks 'job:<id>' announces admin and catch-up runs,
  * and webhooks.claim_job hands each run to one worker, which pages
- * through Unipile and gives every page to SQL.
+ * through Unipile and gives every page to SQL. manage_webhooks runs
+ * (admin) list Unipile's webhooks into liauto.unipile_webhooks, delete
+ * and register them as webhooks.webhook_plan says (LIAUTO_WEBHOOK_URL,
+ * the secret header LIAUTO_WEBHOOK_SECRET), or delete one.
  *
  * Without Unipile (UNIPILE_DSN) deliveries are still processed: lookups
  * and jobs wait.
