@@ -60,7 +60,7 @@ COMMENT ON COLUMN liauto.webhook_events.outcome IS
     '(its effect was already there), unmatched (no lead of the account''s '
     'client, or an unknown account), ignored (an event we do not act on), '
     'needs_lookup (waiting for a profile lookup; processed_at still NULL), '
-    'failed (gave up after webhooks.max_attempts errors).';
+    'failed (gave up after processing_max_attempts() errors).';
 COMMENT ON COLUMN liauto.webhook_events.outcome_detail IS
     'Why: the lead and the key that matched it, the ids tried when '
     'unmatched, the event type ignored.';
@@ -133,7 +133,7 @@ CREATE INDEX sync_jobs_finished_idx
     ON liauto.sync_jobs (finished_at) WHERE status IN ('done', 'failed');
 
 INSERT INTO liauto.settings (key, value)
-VALUES ('webhook_max_attempts', '5')
+VALUES ('webhook_processing_max_attempts', '5')
 ON CONFLICT (key) DO NOTHING;
 
 
@@ -821,16 +821,16 @@ COMMENT ON FUNCTION liauto.dispatch_event(liauto.webhook_events, jsonb,
     'event is ignored. The source endpoint is not trusted for routing: '
     'the seed''s messaging webhook once pointed at /users.';
 
-CREATE FUNCTION liauto.webhook_max_attempts() RETURNS integer
+CREATE FUNCTION liauto.processing_max_attempts() RETURNS integer
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT (value #>> '{}')::integer FROM liauto.settings
-                     WHERE key = 'webhook_max_attempts'), 5)
+                     WHERE key = 'webhook_processing_max_attempts'), 5)
 $$;
 
-COMMENT ON FUNCTION liauto.webhook_max_attempts() IS
+COMMENT ON FUNCTION liauto.processing_max_attempts() IS
     'Tries a delivery gets (errors, profile lookups that did not answer) '
     'before it is given up as failed, or processed without the lookup '
-    '(settings webhook_max_attempts, default 5).';
+    '(settings webhook_processing_max_attempts, default 5).';
 
 CREATE FUNCTION webhooks.process_event(p_event_id uuid,
                                        p_lookup jsonb DEFAULT NULL)
@@ -853,7 +853,7 @@ BEGIN
                                   v_event.outcome);
     END IF;
 
-    v_last := v_event.attempts + 1 >= liauto.webhook_max_attempts();
+    v_last := v_event.attempts + 1 >= liauto.processing_max_attempts();
     BEGIN
         v_result := liauto.dispatch_event(v_event, p_lookup, v_last);
     EXCEPTION WHEN OTHERS THEN
@@ -901,7 +901,7 @@ COMMENT ON FUNCTION webhooks.process_event(uuid, jsonb) IS
     'ignored (processed_at set, outcome and outcome_detail stored); '
     'needs_lookup {account_id, identifier} (call again with p_lookup = '
     'the UserProfile, or {"not_found": true}); error (processing_error '
-    'kept, retried after a backoff) or failed after webhook_max_attempts. '
+    'kept, retried after a backoff) or failed after processing_max_attempts. '
     'The last attempt proceeds without a lookup.';
 
 CREATE FUNCTION webhooks.pending_events(p_limit integer)
