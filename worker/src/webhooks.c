@@ -907,7 +907,7 @@ jobs_run(webhooks_t *w)
 {
     char         interval[16], lookback[16];
     const char  *values[2];
-    uint64_t     now = loop_now_ms();
+    uint64_t     now = loop_now_ms(), every;
     PGresult    *res;
 
     if (w->unipile == NULL) {
@@ -915,7 +915,12 @@ jobs_run(webhooks_t *w)
     }
 
     if (now >= w->next_schedule_ms) {
-        w->next_schedule_ms = now + WEBHOOKS_SCHEDULE_EVERY;
+        /* a poll interval shorter than our pace still gets its polls */
+        every = (uint64_t) w->cf->poll_interval * 1000;
+        if (every > WEBHOOKS_SCHEDULE_EVERY) {
+            every = WEBHOOKS_SCHEDULE_EVERY;
+        }
+        w->next_schedule_ms = now + every;
         snprintf(interval, sizeof(interval), "%d", w->cf->poll_interval);
         snprintf(lookback, sizeof(lookback), "%d", w->cf->poll_lookback);
         values[0] = interval;

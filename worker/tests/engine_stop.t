@@ -37,11 +37,15 @@ my $pid = start_worker({ LIAUTO_DATABASE_URL => "dbname=$db",
 sub new_lead {
     my ($name, $slow) = @_;
     my $lead = { slug => "stop-$name", first => ucfirst($name) };
-    add_lead($db, $campaign, $account, $lead);
-    # its profile lookup takes 1.5 s
+    # the engine's profile lookup takes 1.5 s: the fault is set before the
+    # lead exists, since the engine may plan it before the NOTIFY
+    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
+                                          . "?account_id=$account")
+                           ->{provider_id};
     sim_control('POST', 'faults', { route => 'users.get', kind => 'slow',
                                     ms => 1500, match => $lead->{slug} })
         if $slow;
+    add_lead($db, $campaign, $account, $lead);
     psql($db, "NOTIFY liauto_worker, 'lead'");
     return $lead;
 }

@@ -73,9 +73,9 @@ my $replier = connected_lead('replier');
 is(lead_value($db, $replier, 'status'), 'connected',
    'the replier is connected by the new_relation webhook');
 
-# the engine's search for the lead's chat takes 3 s
+# the engine's search for the lead's chat takes 6 s
 sim_control('POST', 'faults', { route => 'chats.list', kind => 'slow',
-                                ms => 3000 });
+                                ms => 6000 });
 shift_clock($db, '2 minutes');
 ok(wait_until(10, sub { message_action($replier) eq 'claimed:' }),
    'the message step is claimed') or diag(slurp($log));
@@ -88,7 +88,7 @@ ok(wait_until(10, sub { forward_deliveries($db);
                             eq 'responded' }),
    'the reply, delivered during the claim, makes the lead responded')
     or diag(slurp($log));
-ok(wait_until(10, sub { message_action($replier)
+ok(wait_until(15, sub { message_action($replier)
                             eq 'cancelled:lead_responded' }),
    'the claimed step is cancelled before its send') or diag(slurp($log));
 like(slurp($log), qr/to hookstop-replier \(lead .* not sent: lead_responded/,

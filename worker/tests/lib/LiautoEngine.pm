@@ -58,7 +58,8 @@ SQL
 }
 
 # $lead: {slug, first, company, title, hook}; sets its provider_id (the
-# simulator makes the person up on this first lookup: auto_people).
+# simulator makes the person up on this first lookup: auto_people) unless
+# the caller looked it up already.
 sub add_lead {
     my ($db, $campaign, $account, $lead) = @_;
     my $custom = defined $lead->{hook} ? qq({"hook": "$lead->{hook}"}) : '{}';
@@ -69,9 +70,9 @@ sub add_lead {
               . sql_text($lead->{company}) . ", " . sql_text($lead->{title})
               . ", '$lead->{slug}', '$custom' FROM liauto.campaigns"
               . " WHERE id = '$campaign'");
-    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
-                                          . "?account_id=$account")
-                           ->{provider_id};
+    $lead->{provider_id} //= sim_api('GET', "users/$lead->{slug}"
+                                            . "?account_id=$account")
+                             ->{provider_id};
 }
 
 # Moves the engine's clock and the simulator's with it, and wakes workers.
