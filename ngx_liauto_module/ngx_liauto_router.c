@@ -369,6 +369,41 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,
       NGX_LIAUTO_SQL("api.webhook_delivery_replay") },
 
+    /* fallbacks for missed webhooks, run by the worker (DESIGN §6) */
+    { NGX_HTTP_POST, ngx_string("/api/v1/admin/backfill/replies"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_backfill_replies") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/admin/sync/relations"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_sync_relations") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/admin/backfill/conversations"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_backfill_conversations") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/admin/jobs/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_jobs_get") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/admin/migrations/status"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_migrations_status") },
+
+    /* Unipile's webhooks, listed and changed by the worker as runs */
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/admin/webhooks"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_list") },
+
+    { NGX_HTTP_POST, ngx_string("/api/v1/admin/webhooks"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_ensure") },
+
+    { NGX_HTTP_DELETE, ngx_string("/api/v1/admin/webhooks/{id}"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
+      NGX_LIAUTO_SQL("api.admin_webhooks_delete") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 

@@ -30,14 +30,16 @@ SELECT columns_are('liauto', 'refresh_tokens',
     ARRAY['id', 'user_id', 'family_id', 'token_hash', 'created_at',
           'updated_at', 'expires_at', 'rotated_at', 'revoked_at']);
 SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011,
+                                                   -- status_event_at: 0017,
                                                    -- warmup_*: 0025
     ARRAY['id', 'client_id', 'name', 'unipile_account_id',
           'provider_user_id', 'status', 'timezone', 'daily_invite_limit',
           'daily_message_limit', 'weekly_invite_limit', 'cooldown_until',
           'created_at', 'updated_at', 'spacing_min_seconds',
           'spacing_max_seconds', 'last_action_at', 'next_action_at',
-          'status_reason', 'warmup_days', 'warmup_start_percent',
-          'warmup_started_on', 'daily_withdraw_limit']);
+          'status_reason', 'status_event_at', 'warmup_days',
+          'warmup_start_percent', 'warmup_started_on',
+          'daily_withdraw_limit']);
 SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025-0026
     ARRAY['id', 'client_id', 'linkedin_account_id', 'name', 'status',
           'timezone', 'working_hours_start', 'working_hours_end',
@@ -63,10 +65,10 @@ SELECT columns_are('liauto', 'actions',
           'step_index', 'status', 'due_at', 'attempts', 'lease_expires_at',
           'claim_token', 'claimed_by', 'claimed_at', 'external_id',
           'last_error', 'payload', 'created_at', 'updated_at']);
-SELECT columns_are('liauto', 'webhook_events',
+SELECT columns_are('liauto', 'webhook_events',  -- outcome..: 0017
     ARRAY['id', 'source', 'delivery_key', 'body', 'headers', 'received_at',
           'processed_at', 'processing_error', 'attempts', 'created_at',
-          'updated_at']);
+          'updated_at', 'outcome', 'outcome_detail', 'next_attempt_at']);
 SELECT columns_are('liauto', 'idempotency_keys',
     ARRAY['user_id', 'key', 'fingerprint', 'state', 'response_status',
           'response_body', 'created_at', 'updated_at', 'expires_at']);

@@ -76,6 +76,16 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, webhook_timeout), "15", 0 },
     { "LIAUTO_ACCOUNT_RECHECK_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, account_recheck_seconds), "300", 0 },
+    /* the polling fallback for missed webhooks (webhooks.c) */
+    { "LIAUTO_POLL_INTERVAL", CONF_SECONDS,
+      offsetof(liauto_config_t, poll_interval), "300", 0 },
+    { "LIAUTO_POLL_LOOKBACK", CONF_SECONDS,
+      offsetof(liauto_config_t, poll_lookback), "7200", 0 },
+    /* registering Unipile's webhooks (admin manage_webhooks runs) */
+    { "LIAUTO_WEBHOOK_URL", CONF_STRING,
+      offsetof(liauto_config_t, webhook_url), NULL, 0 },
+    { "LIAUTO_WEBHOOK_SECRET", CONF_STRING,
+      offsetof(liauto_config_t, webhook_secret), NULL, CONF_SECRET },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))

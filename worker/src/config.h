@@ -28,6 +28,10 @@ typedef struct {
     char         *notify_from;          /* "Name <address>" */
     int           webhook_timeout;      /* seconds, per delivery */
     int           account_recheck_seconds;  /* accounts out of ok */
+    int           poll_interval;        /* seconds between message polls */
+    int           poll_lookback;        /* seconds a poll looks back */
+    char         *webhook_url;          /* our webhooks' base URL */
+    char         *webhook_secret;       /* their Unipile-Auth header */
 } liauto_config_t;
 
 /*

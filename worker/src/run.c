@@ -11,6 +11,7 @@
 #include "replies.h"
 #include "run.h"
 #include "version.h"
+#include "webhooks.h"
 #include "withdraw.h"
 
 #define WORKER_CHANNEL  "liauto_worker"
@@ -24,6 +25,7 @@ typedef struct {
     withdraw_t   *withdraw;      /* auto-withdraw, with the engine */
     accounts_t   *accounts;      /* account re-checks, with the engine */
     notify_t     *notify;        /* emails and outbound webhooks */
+    webhooks_t   *webhooks;      /* reply detection and its fallbacks */
 } worker_t;
 
 
@@ -57,15 +59,23 @@ worker_on_connected(db_t *db, void *data)
 
     (void) db;
     heartbeat_write(w->heartbeat, "running");
+    webhooks_connected(w->webhooks);
 }
 
 
-/* The wake-up hook: a NOTIFY on liauto_worker means there is work. */
+/*
+ * The wake-up hook: a NOTIFY on liauto_worker means there is work for the
+ * engine; liauto_webhooks (deliveries, fallback runs) goes to webhooks.c.
+ */
 static void
 worker_on_wake(const char *channel, const char *payload, int sender_pid,
     void *data)
 {
     worker_t  *w = data;
+
+    if (webhooks_notify(w->webhooks, channel, payload)) {
+        return;
+    }
 
     log_debug("wake-up on \"%s\" from backend %d, payload \"%s\"",
               channel, sender_pid, payload);
@@ -151,6 +161,12 @@ worker_start(worker_t *w, const liauto_config_t *cf)
     }
     w->notify = notify_create(w->loop, w->db, cf);
 
+    /* replies and acceptances: deliveries and the fallbacks (DESIGN §6) */
+    w->webhooks = webhooks_create(w->loop, w->db, cf);
+    if (w->webhooks == NULL) {
+        return -1;
+    }
+
     db_start(w->db);
     return 0;
 }
@@ -159,6 +175,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->webhooks != NULL) {
+        webhooks_destroy(w->webhooks);
+    }
+
     /* before the engine: its client holds their calls */
     if (w->replies != NULL) {
         replies_destroy(w->replies);

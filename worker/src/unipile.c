@@ -1008,8 +1008,9 @@ parse_account(unipile_call_t *call, json_t *body, unipile_result_t *res)
 }
 
 
+/* create, delete and cancel answer an object we only need to be one */
 static int
-parse_canceled(unipile_call_t *call, json_t *body, unipile_result_t *res)
+parse_object(unipile_call_t *call, json_t *body, unipile_result_t *res)
 {
     (void) call;
     (void) res;
@@ -1044,7 +1045,13 @@ static const unipile_op_t  op_get_account =
     { "get_account", "GET", 0, parse_account, NULL, NULL };
 /* A DELETE changes LinkedIn: never replayed on a reused connection. */
 static const unipile_op_t  op_cancel_invitation =
-    { "cancel_invitation", "DELETE", 1, parse_canceled, NULL, NULL };
+    { "cancel_invitation", "DELETE", 1, parse_object, NULL, NULL };
+static const unipile_op_t  op_list_webhooks =
+    { "list_webhooks", "GET", 0, parse_list, NULL, NULL };
+static const unipile_op_t  op_create_webhook =
+    { "create_webhook", "POST", 1, parse_object, NULL, NULL };
+static const unipile_op_t  op_delete_webhook =
+    { "delete_webhook", "DELETE", 1, parse_object, NULL, NULL };
 
 
 /* ---- the API -------------------------------------------------------- */
@@ -1284,4 +1291,40 @@ unipile_cancel_invitation(unipile_t *u, const char *account_id,
     sb_param(&b, "account_id", account_id);
 
     return call_url(u, &op_cancel_invitation, sb_finish(&b), done, data);
+}
+
+
+int
+unipile_list_webhooks(unipile_t *u, const char *cursor, unipile_done_pt done,
+    void *data)
+{
+    return call_url(u, &op_list_webhooks,
+                    list_url(u, "/webhooks", NULL, NULL, NULL, NULL, cursor),
+                    done, data);
+}
+
+
+int
+unipile_create_webhook(unipile_t *u, const char *json, unipile_done_pt done,
+    void *data)
+{
+    unipile_call_t  *call;
+
+    call = call_create(u, &op_create_webhook,
+                       url_of(u, "/webhooks", NULL, NULL), done, data);
+    if (call == NULL) {
+        return -1;
+    }
+
+    call->json = strdup(json);
+    return call_launch(call, call->json != NULL ? 0 : -1);
+}
+
+
+int
+unipile_delete_webhook(unipile_t *u, const char *webhook_id,
+    unipile_done_pt done, void *data)
+{
+    return call_url(u, &op_delete_webhook,
+                    url_of(u, "/webhooks/", webhook_id, NULL), done, data);
 }

@@ -223,4 +223,12 @@ int unipile_get_account(unipile_t *u, const char *account_id,
 int unipile_cancel_invitation(unipile_t *u, const char *account_id,
     const char *invitation_id, unipile_done_pt done, void *data);
 
+/* Webhooks (workspace-wide): json is the whole POST /webhooks body. */
+int unipile_list_webhooks(unipile_t *u, const char *cursor,
+    unipile_done_pt done, void *data);
+int unipile_create_webhook(unipile_t *u, const char *json,
+    unipile_done_pt done, void *data);
+int unipile_delete_webhook(unipile_t *u, const char *webhook_id,
+    unipile_done_pt done, void *data);
+
 #endif
