@@ -197,7 +197,7 @@ unipile_messaging messaging:message_received:t040-m1-RUN true secret false
 
 
 
-=== TEST 2: a retry is a duplicate: one row; NOTIFY liauto_webhooks only for new rows
+=== TEST 2: a retry is a duplicate: one row; NOTIFY liauto_webhooks only for a new row while no other waits
 --- config
     location = /t {
         content_by_lua_block {
@@ -213,6 +213,9 @@ unipile_messaging messaging:message_received:t040-m1-RUN true secret false
                       .. " = 'LISTEN liauto_webhooks;'") == "1"
                   or ngx.now() > deadline
 
+            -- nothing waits for the processor: the next new row wakes it
+            sql("UPDATE liauto.webhook_events SET processed_at = now()"
+                .. " WHERE processed_at IS NULL")
             local n0 = rows()
             local a = json.decode(deliver("messaging", message("t040-m2"),
                                           auth()).body)
@@ -235,13 +238,14 @@ unipile_messaging messaging:message_received:t040-m1-RUN true secret false
             for id in text:gmatch('with payload "([^"]+)"') do
                 ids[#ids + 1] = id
             end
-            ngx.say(#ids, " ", ids[1] == a.id, " ", ids[2] == b.id)
+            -- b came while a waited: the busy processor sweeps it up
+            ngx.say(#ids, " ", ids[1] == a.id)
         }
     }
 --- response_body
 accepted 200 duplicate 200 duplicate accepted
 rows +2
-2 true true
+1 true
 
 
 

@@ -337,7 +337,7 @@ event_process(webhooks_t *w, const char *id, const char *lookup)
 }
 
 
-/* Returns how many rows were due, so a full batch is followed at once. */
+/* Returns how many rows were due. */
 static int
 events_sweep(webhooks_t *w)
 {
@@ -954,7 +954,9 @@ webhooks_on_timer(loop_timer_t *timer, void *data)
 
     (void) timer;
 
-    if (events_sweep(w) == WEBHOOKS_BATCH) {
+    /* after any work, again at once: deliveries that came in meanwhile
+     * were not notified (api.ingest_webhook wakes an idle processor only) */
+    if (events_sweep(w) > 0) {
         webhooks_kick(w);
     }
     jobs_run(w);
