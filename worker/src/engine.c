@@ -62,6 +62,9 @@ enum {
     "SELECT engine.complete_action($1::uuid, $2::uuid, $3, $4, $5, "        \
     "liauto.now() + make_interval(secs => $6::double precision), $7)"
 
+#define ENGINE_PROFILE_SQL                                                  \
+    "SELECT engine.save_lead_profile($1::uuid, $2, $3)"
+
 #define ENGINE_RESOLVE_SQL                                                  \
     "SELECT engine.resolve_unknown($1::uuid, $2::boolean, $3, "             \
     "$4::boolean)"
@@ -590,6 +593,23 @@ action_on_chat(const unipile_result_t *res, void *data)
 }
 
 
+/* Later steps find the ids in their payload instead of a lookup. */
+static void
+action_save_profile(engine_action_t *a, const unipile_profile_t *p)
+{
+    const char  *values[3];
+    PGresult    *res;
+
+    values[0] = a->lead_id;
+    values[1] = p->provider_id;
+    values[2] = p->member_urn;
+
+    res = db_exec_params(a->engine->db, "engine.save_lead_profile",
+                         ENGINE_PROFILE_SQL, 3, NULL, values);
+    PQclear(res);
+}
+
+
 static void
 action_on_profile(const unipile_result_t *res, void *data)
 {
@@ -601,6 +621,8 @@ action_on_profile(const unipile_result_t *res, void *data)
         action_fail_early(a, res, "resolving the lead's LinkedIn profile");
         return;
     }
+
+    action_save_profile(a, &res->profile);
 
     free(a->provider_id);
     a->provider_id = strdup(res->profile.provider_id);
