@@ -12,7 +12,7 @@ use Exporter 'import';
 use LiautoWorker qw(start_worker slurp psql wait_until);
 use LiautoSim qw(sim_control sim_dsn sim_key);
 
-our @EXPORT = qw(soak pool_start slot_start slot_kill slot_of pool_stop
+our @EXPORT = qw(soak pool_start slot_start slot_kill slot_of slot_pid pool_stop
                  pool_logs sent_to hold_locks release_locks backend_waiting
                  terminate_backend);
 
@@ -54,6 +54,8 @@ sub slot_of {
     my ($slot) = grep { $pool{$_}{id} eq ($id // '') } keys %pool;
     return $slot;
 }
+
+sub slot_pid { return $pool{$_[0]}{pid} }
 
 sub pool_stop { slot_kill($_) for keys %pool; %pool = () }
 
