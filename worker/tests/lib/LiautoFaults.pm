@@ -12,7 +12,7 @@ use Exporter 'import';
 use LiautoWorker qw(start_worker slurp psql wait_until);
 use LiautoSim qw(sim_control sim_dsn sim_key);
 
-our @EXPORT = qw(soak pool_start slot_start slot_kill slot_of slot_pid pool_stop
+our @EXPORT = qw(soak pool_start slot_start slot_kill slot_of slot_pid slot_log pool_stop
                  pool_logs sent_to hold_locks release_locks backend_waiting
                  terminate_backend);
 
@@ -33,13 +33,14 @@ sub pool_start {
 
 sub slot_start {
     my ($slot) = @_;
-    $generation++;
-    $pool{$slot} = { id => "w$slot-g$generation", pid => start_worker(
-        { LIAUTO_DATABASE_URL => "dbname=$db",
-          LIAUTO_WORKER_ID => "w$slot-g$generation",
+    my $id = "w$slot-g" . ++$generation;
+    my $log = "$dir/worker-$generation.log";
+
+    $pool{$slot} = { id => $id, log => $log, pid => start_worker(
+        { LIAUTO_DATABASE_URL => "dbname=$db", LIAUTO_WORKER_ID => $id,
           LIAUTO_ENGINE_TICK_MS => 100,
           UNIPILE_DSN => sim_dsn(), UNIPILE_API_KEY => sim_key(), %env },
-        "$dir/worker-$generation.log", 'run') };
+        $log, 'run') };
 }
 
 sub slot_kill {
@@ -56,6 +57,8 @@ sub slot_of {
 }
 
 sub slot_pid { return $pool{$_[0]}{pid} }
+
+sub slot_log { return slurp($pool{$_[0]}{log}) }
 
 sub pool_stop { slot_kill($_) for keys %pool; %pool = () }
 
