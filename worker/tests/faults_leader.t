@@ -13,7 +13,7 @@
 # 2. 4 runners take 10 periods of one job; the runner holding a period is
 #    killed mid-job (its transaction never commits), and the period is run
 #    by another: exactly one committed run per (job, period).
-# LIAUTO_SOAK=1: 40 claims, 30 periods, 5 runner kills.
+# LIAUTO_SOAK=1: 16 claims, 30 periods, 5 runner kills.
 
 use strict;
 use warnings;
@@ -36,7 +36,7 @@ my $db = engine_db();
 sim_control('POST', 'config', { auto_people => JSON::PP::true });
 
 # --- 1. the reconcile sweep
-my $claims = soak(12, 40);
+my $claims = soak(12, 16);         # one sweep takes up to 16
 my $sequence = q{[{"kind": "invite", "note": "Hi {{first_name}}"}]};
 my @leads;
 for my $n (1 .. $claims) {
