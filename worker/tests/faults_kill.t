@@ -258,11 +258,24 @@ is(join(' ', map { action_of($_->{lead}, 1, 'x.status') } @unreadable),
    join(' ', map { 'needs_review' } @unreadable),
    'a dropped message Unipile cannot tell about is parked needs_review');
 
+# The planner looks at them again (as after any change) and plans
+# nothing: a step under review is live.
+my $unread = join('|', map { $_->{lead}{slug} } @unreadable) || '-';
+psql($db, "UPDATE liauto.leads SET next_due_at = '-infinity'"
+          . " WHERE public_identifier ~ '^($unread)\$'");
+psql($db, "NOTIFY liauto_worker, 'look again'");
+ok(wait_until(10, sub {
+       psql($db, "SELECT count(*) FROM liauto.leads WHERE public_identifier"
+                 . " ~ '^($unread)\$' AND next_due_at = 'infinity'")
+       == @unreadable }), 'the planner looked at them again');
+is(psql($db, "SELECT count(*) FROM liauto.actions AS x JOIN liauto.leads"
+             . " AS l ON l.id = x.lead_id WHERE l.public_identifier"
+             . " ~ '^($unread)\$' AND x.step_index = 1"), scalar @unreadable,
+   '... and planned nothing more for them');
 pool_stop();
 
 my $people = sent_to();
 my @wrong;
-my $unread = join('|', map { $_->{lead}{slug} } @unreadable) || '-';
 for my $l (@leads) {
     my $got = $people->{"$l->{account}/$l->{provider_id}"}
               // { invitations => 0, texts => [] };
