@@ -214,8 +214,9 @@ psql($db, "UPDATE liauto.leads SET status = 'skipped' WHERE"
           . join(', ', map { "'$_->{lead}{slug}'" } @invite_victims) . ')');
 pool_start(2, $db, $tmp, LIAUTO_LEASE_SECONDS => $lease,
            UNIPILE_TIMEOUT => 5);
-ok(run_victims(0, 'users.invite', 'pending', @invite_victims), 'each invite victim reached its point '
-   . 'and was killed there') or diag(pool_logs());
+ok(run_victims(0, 'users.invite', 'pending', @invite_victims),
+   'each invite victim reached its point and was killed there')
+    or diag(pool_logs());
 ok(wait_until($lease + 40, sub { leads_in('invite_sent') == @leads }),
    'every lead is invited') or diag(pool_logs());
 check_reconciled('invites', { claim => 'not found', checked => 'not found',
@@ -242,8 +243,9 @@ psql($db, "UPDATE liauto.leads SET status = 'connected' WHERE"
     for grep { !$victim{$_->{slug}} } @leads;
 psql($db, "NOTIFY liauto_worker, 'accepted'");
 
-ok(run_victims(1, 'chats.send', 'connected', @message_victims), 'each message victim reached its '
-   . 'point and was killed there') or diag(pool_logs());
+ok(run_victims(1, 'chats.send', 'connected', @message_victims),
+   'each message victim reached its point and was killed there')
+    or diag(pool_logs());
 my @unreadable = grep { $_->{kind} eq 'unreadable' } @message_victims;
 ok(wait_until($lease + 40, sub {
        leads_in('completed') == @leads - @unreadable
@@ -291,7 +293,8 @@ is(psql($db, "SELECT count(*) FROM liauto.leads WHERE campaign_id IN"
              . " AND public_identifier !~ '^($unread)\$'"), 0,
    'no lead lost');
 is(psql($db, "SELECT count(*) FROM liauto.actions WHERE status IN"
-             . " $sent_statuses"), 0, 'nothing left claimed, unknown or failed');
+             . " $sent_statuses"), 0,
+   'nothing left claimed, unknown or failed');
 is($kills, 6 * $rounds, "$kills workers SIGKILLed at their points");
 diag(sprintf('%d leads, %d kills, %d invitations and %d messages sent',
              scalar @leads, $kills,

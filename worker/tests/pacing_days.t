@@ -61,7 +61,8 @@ for my $n (1 .. 20) {
     psql($db, "INSERT INTO liauto.leads (client_id, campaign_id, first_name,"
               . " public_identifier) SELECT client_id, id, 'D$n-' || g,"
               . " 'd$n-' || g || '-lead' FROM liauto.campaigns,"
-              . " generate_series(1, $per_account) AS g WHERE id = '$campaign'");
+              . " generate_series(1, $per_account) AS g"
+              . " WHERE id = '$campaign'");
 }
 
 # Nothing in flight and nothing the workers could do at this hour.
@@ -92,44 +93,41 @@ psql($db, "INSERT INTO sim_invites VALUES "
                  @$invitations))
     if @$invitations;
 
-is(psql($db, <<"SQL"), '', 'the simulator never got more than the limit from an account in one of its local days');
-SELECT string_agg(format('%s %s: %s', i.account, (i.at AT TIME ZONE a.timezone)::date, n), ', ')
-FROM (SELECT account, min(at) AS at, count(*) AS n
-      FROM sim_invites AS s
-      JOIN liauto.linkedin_accounts AS a ON a.unipile_account_id = s.account
-      GROUP BY account, (at AT TIME ZONE a.timezone)::date) AS i
-JOIN liauto.linkedin_accounts AS a ON a.unipile_account_id = i.account
-WHERE n > a.daily_invite_limit
+# (account, its local day, invitations)
+psql($db, <<'SQL');
+CREATE VIEW sim_days AS
+SELECT s.account, (s.at AT TIME ZONE a.timezone)::date AS day,
+       count(*) AS n, a.daily_invite_limit
+FROM sim_invites AS s
+JOIN liauto.linkedin_accounts AS a ON a.unipile_account_id = s.account
+GROUP BY 1, 2, 4
 SQL
+is(psql($db, "SELECT string_agg(account || ' ' || day || ': ' || n, ', ')"
+             . " FROM sim_days WHERE n > daily_invite_limit"), '',
+   'the simulator never got more than the limit from an account in one of '
+   . 'its local days');
 is(psql($db, "SELECT count(*) FROM liauto.rate_usage AS u JOIN"
              . " liauto.linkedin_accounts AS a ON a.id = u.account_id"
              . " WHERE u.invites > a.daily_invite_limit"), 0,
    'liauto.rate_usage never went over the limit');
-is(psql($db, <<'SQL'), '', 'every send was inside its campaign\'s local working hours');
-SELECT string_agg(format('%s at %s %s', e.external_id,
-                         e.occurred_at AT TIME ZONE c.timezone, c.timezone), ', ')
+is(psql($db, <<'SQL'), '',
+SELECT string_agg(e.external_id || ' at ' || l.at || ' ' || c.timezone, ', ')
 FROM liauto.events AS e
 JOIN liauto.campaigns AS c ON c.id = e.campaign_id
+CROSS JOIN LATERAL (SELECT (e.occurred_at AT TIME ZONE c.timezone)::time
+                           AS at) AS l
 WHERE e.type = 'connection_request_sent'
-  AND NOT ((e.occurred_at AT TIME ZONE c.timezone)::time
-               >= c.working_hours_start
-           AND (e.occurred_at AT TIME ZONE c.timezone)::time
-               < c.working_hours_end)
+  AND NOT (l.at >= c.working_hours_start AND l.at < c.working_hours_end)
 SQL
+   "every send was inside its campaign's local working hours");
 is(psql($db, "SELECT count(*) FROM liauto.events WHERE type ="
              . " 'connection_request_sent'"), scalar @$invitations,
    'one sent event per invitation the simulator got');
 
 # Every account had work on every local day: count the days at the cap.
-my $capped = psql($db, <<"SQL");
-SELECT count(*) FROM (
-    SELECT s.account, (s.at AT TIME ZONE a.timezone)::date AS day
-    FROM sim_invites AS s
-    JOIN liauto.linkedin_accounts AS a ON a.unipile_account_id = s.account
-    GROUP BY 1, 2
-    HAVING count(*) = $limit) AS d
-WHERE day BETWEEN date '$first_day' AND date '$first_day' + $days - 1
-SQL
+my $capped = psql($db, "SELECT count(*) FROM sim_days WHERE n = $limit"
+                      . " AND day BETWEEN date '$first_day'"
+                      . " AND date '$first_day' + $days - 1");
 my $account_days = 20 * $days;
 cmp_ok($capped / $account_days, '>=', 0.95, "the cap was reached on "
        . "$capped of $account_days account-days with work");
