@@ -295,6 +295,21 @@ is(psql($db, "SELECT count(*) FROM liauto.leads WHERE campaign_id IN"
 is(psql($db, "SELECT count(*) FROM liauto.actions WHERE status IN"
              . " $sent_statuses"), 0,
    'nothing left claimed, unknown or failed');
+# No budget unit leaked by a kill: what each account spent is what it sent.
+my %spent = map { split / / } split(/\n/, psql($db,
+    "SELECT a.unipile_account_id || ' ' || sum(u.invites) || '/'"
+    . " || sum(u.messages) FROM liauto.rate_usage AS u"
+    . " JOIN liauto.linkedin_accounts AS a ON a.id = u.account_id"
+    . " WHERE a.unipile_account_id LIKE 'acc-k%'"
+    . " GROUP BY a.unipile_account_id"));
+my %sent;
+for my $key (keys %$people) {
+    my ($account) = split(m{/}, $key);
+    $sent{$account}[0] += $people->{$key}{invitations};
+    $sent{$account}[1] += @{ $people->{$key}{texts} };
+}
+is_deeply(\%spent, { map { $_ => join('/', @{ $sent{$_} }) } keys %sent },
+          'the budget each account spent is what it sent (no unit leaked)');
 is($kills, 6 * $rounds, "$kills workers SIGKILLed at their points");
 diag(sprintf('%d leads, %d kills, %d invitations and %d messages sent',
              scalar @leads, $kills,
