@@ -403,7 +403,8 @@ lookup_may_recover(const unipile_verdict_t *v)
 /*
  * A step before the send failed (or answered without what the send
  * needs). A send is recorded as not sent; a reconciliation is left for
- * its next round (expired_claims hands it out again).
+ * its next round (expired_claims hands it out again) when the lookup may
+ * work later, else parked for review.
  */
 static void
 action_fail_early(engine_action_t *a, const unipile_result_t *res,
