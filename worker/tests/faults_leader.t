@@ -13,7 +13,7 @@
 # 2. 4 runners take 10 periods of one job; the runner holding a period is
 #    killed mid-job (its transaction never commits), and the period is run
 #    by another: exactly one committed run per (job, period).
-# LIAUTO_SOAK=1: 16 claims, 30 periods, 5 runner kills.
+# LIAUTO_SOAK=1: 16 claims, 8 runners for 30 periods, 5 of them killed.
 
 use strict;
 use warnings;
@@ -105,6 +105,7 @@ is_deeply([ grep { $people->{"$_->{account}/$_->{provider_id}"}
 # --- 2. singleton jobs through engine.try_lead_job
 my $periods = soak(10, 30);
 my $runner_kills = soak(1, 5);
+my $runners = $runner_kills + 3;          # some always survive
 psql($db, <<'SQL');
 CREATE TABLE job_runs (period timestamptz, runner text);
 CREATE PROCEDURE run_periods(p_runner text, p_periods integer)
@@ -132,7 +133,7 @@ $$;
 SQL
 
 my @runners;
-for my $r (1 .. 4) {
+for my $r (1 .. $runners) {
     my $pid = fork() // die "fork: $!\n";
     if ($pid == 0) {
         $ENV{PGAPPNAME} = "faults-runner-$r";
@@ -146,8 +147,13 @@ for my $r (1 .. 4) {
 
 # the session holding the job's advisory lock is inside a run
 my @killed;
-for (1 .. $runner_kills) {
+for my $k (1 .. $runner_kills) {
+    my $done = int(($k - 1) * $periods / $runner_kills);
     my $holder;
+    # spread over the periods: the k-th once some have run
+    wait_until(20, sub {
+        psql($db, "SELECT count(*) FROM liauto.lead_jobs"
+                  . " WHERE job = 'faults_report'") >= $done }) or last;
     wait_until(20, sub {
         $holder = psql($db, "SELECT a.pid || ' ' || a.application_name"
                             . " FROM pg_locks AS l JOIN pg_stat_activity"
