@@ -12,8 +12,8 @@ use Exporter 'import';
 use LiautoWorker qw(scratch_db psql run_worker);
 use LiautoSim qw(sim_control sim_api);
 
-our @EXPORT = qw(sql_text engine_db create_campaign add_lead shift_clock
-                 lead_count lead_value);
+our @EXPORT = qw(sql_text engine_db create_campaign add_lead look_up_lead
+                 insert_lead shift_clock lead_count lead_value);
 
 sub sql_text {
     my ($s) = @_;
@@ -61,6 +61,22 @@ SQL
 # simulator makes the person up on this first lookup: auto_people).
 sub add_lead {
     my ($db, $campaign, $account, $lead) = @_;
+
+    look_up_lead($account, $lead);
+    insert_lead($db, $campaign, $lead);
+}
+
+# The two halves of add_lead, for a test that acts in between (a running
+# worker may claim a lead as soon as it is inserted).
+sub look_up_lead {
+    my ($account, $lead) = @_;
+    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
+                                          . "?account_id=$account")
+                           ->{provider_id};
+}
+
+sub insert_lead {
+    my ($db, $campaign, $lead) = @_;
     my $custom = defined $lead->{hook} ? qq({"hook": "$lead->{hook}"}) : '{}';
 
     psql($db, "INSERT INTO liauto.leads (client_id, campaign_id, first_name,"
@@ -69,9 +85,6 @@ sub add_lead {
               . sql_text($lead->{company}) . ", " . sql_text($lead->{title})
               . ", '$lead->{slug}', '$custom' FROM liauto.campaigns"
               . " WHERE id = '$campaign'");
-    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
-                                          . "?account_id=$account")
-                           ->{provider_id};
 }
 
 # Moves the engine's clock and the simulator's with it, and wakes workers.
