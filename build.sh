@@ -419,6 +419,19 @@ summarize() {
     [ ${#FAILED[@]} -eq 0 ]
 }
 
+# ---------------------------------------------------------------- soak
+
+# ./build.sh soak: the fault-injection suite with its large numbers
+# (LIAUTO_SOAK=1 in worker/tests/faults_*.t and pacing_days.t: more
+# leads, kills, restarts and simulated days) against a throwaway Postgres
+cmd_soak() {
+    cmd_build
+    export LIAUTO_SOAK=1
+    with_throwaway_pg prove -v worker/tests/faults_kill.t \
+        worker/tests/faults_pg_restart.t worker/tests/faults_leader.t \
+        worker/tests/pacing_days.t
+}
+
 # ---------------------------------------------------------------- bench
 
 cmd_bench() {
@@ -522,6 +535,7 @@ usage: ./build.sh <command>
   down     stop what up started (the database keeps its data)
   status   say what runs
   test     run every test suite against a throwaway Postgres
+  soak     the fault-injection suite with large numbers (long)
   bench    wrk against the module next to nginx's return 200 and pgbench
   bench-analytics  analytics latency at 1M leads / 5M events
   demo     on a running stack with the simulator: a demo campaign, then its progress
@@ -529,7 +543,8 @@ EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|bench|bench-analytics|demo|__suites) cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
+    deps|build|up|down|status|test|soak|bench|bench-analytics|demo|__suites)
+        cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;
 esac

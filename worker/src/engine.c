@@ -262,6 +262,10 @@ action_complete(engine_action_t *a, const completion_t *c)
 }
 
 
+/*
+ * found: 1 found at the provider, 0 provably not there, -1 the provider
+ * cannot tell (the action is parked for review, never resent).
+ */
 static void
 action_resolve(engine_action_t *a, int found, const char *external_id)
 {
@@ -269,16 +273,18 @@ action_resolve(engine_action_t *a, int found, const char *external_id)
     PGresult    *res;
 
     values[0] = a->id;
-    values[1] = found ? "true" : "false";
+    values[1] = found == 1 ? "true" : "false";
     values[2] = external_id;
-    values[3] = "true";
+    values[3] = found >= 0 ? "true" : "false";
 
     res = db_exec_params(a->engine->db, "engine.resolve_unknown",
                          ENGINE_RESOLVE_SQL, 4, NULL, values);
 
     log_info("reconciled %s (step %s) to %s (lead %s, action %s): %s at "
              "the provider%s%s -> action %s", action_kind(a), a->step,
-             a->who, a->lead_id, a->id, found ? "found" : "not found",
+             a->who, a->lead_id, a->id,
+             found == 1 ? "found" : found == 0 ? "not found"
+                                               : "cannot tell",
              external_id != NULL ? ", id " : "",
              external_id != NULL ? external_id : "",
              res != NULL ? PQgetvalue(res, 0, 0) : "(not recorded)");
@@ -291,9 +297,23 @@ action_resolve(engine_action_t *a, int found, const char *external_id)
 /* ------------------------------------------------------------ outcomes */
 
 /*
+ * A failed lookup that a later round may get an answer to: Unipile down
+ * or slow, the account rate limited or disconnected for now.
+ */
+static int
+lookup_may_recover(const unipile_verdict_t *v)
+{
+    return v->outcome == UNIPILE_RETRY
+           || v->outcome == UNIPILE_ACCOUNT_COOLOFF
+           || v->outcome == UNIPILE_ACCOUNT_BLOCKED;
+}
+
+
+/*
  * A step before the send failed (or answered without what the send
  * needs). A send is recorded as not sent; a reconciliation is left for
- * its next round (expired_claims hands it out again).
+ * its next round (expired_claims hands it out again) when the lookup may
+ * work later, else parked for review.
  */
 static void
 action_fail_early(engine_action_t *a, const unipile_result_t *res,
@@ -302,6 +322,14 @@ action_fail_early(engine_action_t *a, const unipile_result_t *res,
     completion_t  c;
 
     if (a->mode == ACTION_RECONCILE) {
+        if (res != NULL && !lookup_may_recover(&res->verdict)) {
+            /* the lookup itself is refused: asking again will not tell */
+            log_warn("cannot reconcile %s (step %s) to %s (action %s): %s: "
+                     "%s (HTTP %ld)", action_kind(a), a->step, a->who,
+                     a->id, what, res->verdict.reason, res->verdict.status);
+            action_resolve(a, -1, NULL);
+            return;
+        }
         log_warn("cannot reconcile %s (step %s) to %s (action %s) yet: %s: "
                  "%s", action_kind(a), a->step, a->who, a->id, what,
                  res != NULL ? res->verdict.reason : "out of memory");

@@ -99,30 +99,11 @@ ok(wait_until(5, sub { slurp($log) =~ /SIGHUP: configuration reload is not suppo
    'SIGHUP says reload is not supported');
 ok(kill(0, $pid), '... and the worker keeps running');
 
-# Restart the cluster pg_virtualenv gave us (the one on $PGPORT).
-my ($cluster) = grep { $_->[2] eq ($ENV{PGPORT} // 5432) }
-                map { [split] } `pg_lsclusters -h`;
 SKIP: {
-    skip('no cluster found on $PGPORT to restart', 4) unless $cluster;
-
     my $lost_before = () = slurp($log) =~ /database connection lost/g;
-    # Stop and start rather than "restart": on a loaded machine restart's
-    # start has run before the old postmaster was gone ("Cluster is already
-    # running") and left the server as it was.
-    my ($ver, $name) = @$cluster;
-    my $out = qx(pg_ctlcluster -m fast $ver $name stop 2>&1);
-    diag("pg_ctlcluster stop said: $out") if $?;
-    wait_until(30, sub { system('pg_isready -q') != 0 })
-        or BAIL_OUT("the cluster did not stop: $out");
-    my $started = 0;
-    for my $try (1 .. 10) {
-        $out = qx(pg_ctlcluster $ver $name start 2>&1);
-        $started = 1, last if $? == 0;
-        diag("pg_ctlcluster start said: $out");
-        select(undef, undef, undef, 0.5);
-    }
-    $started && wait_until(30, sub { system('pg_isready -q') == 0 })
-        or BAIL_OUT("the cluster did not start again: $out");
+    my $restarted = eval { restart_cluster() };
+    BAIL_OUT($@) unless defined $restarted;
+    skip('no cluster found on $PGPORT to restart', 4) unless $restarted;
     my $restarted_at = db_now();
 
     ok(wait_until(10, sub {

@@ -12,8 +12,8 @@ use Exporter 'import';
 use LiautoWorker qw(scratch_db psql run_worker);
 use LiautoSim qw(sim_control sim_api);
 
-our @EXPORT = qw(sql_text engine_db create_campaign add_lead shift_clock
-                 lead_count lead_value);
+our @EXPORT = qw(sql_text engine_db create_campaign add_lead look_up_lead
+                 insert_lead shift_clock lead_count lead_value);
 
 sub sql_text {
     my ($s) = @_;
@@ -62,6 +62,22 @@ SQL
 # lookup comes first, so a worker never sees the lead before it is done.
 sub add_lead {
     my ($db, $campaign, $account, $lead) = @_;
+
+    look_up_lead($account, $lead);
+    insert_lead($db, $campaign, $lead);
+}
+
+# The two halves of add_lead, for a test that acts in between (a running
+# worker may claim a lead as soon as it is inserted).
+sub look_up_lead {
+    my ($account, $lead) = @_;
+    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
+                                          . "?account_id=$account")
+                           ->{provider_id};
+}
+
+sub insert_lead {
+    my ($db, $campaign, $lead) = @_;
     my $custom = defined $lead->{hook} ? qq({"hook": "$lead->{hook}"}) : '{}';
 
     $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"

@@ -18,7 +18,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(build_worker worker_bin repo_dir scratch_db psql
                  run_worker start_worker stop_worker wait_until slurp
-                 write_file);
+                 write_file restart_cluster);
 
 my $worker_dir = File::Spec->rel2abs(dirname(__FILE__) . '/../..');
 my @scratch_dbs;
@@ -136,6 +136,33 @@ sub write_file {
     open(my $fh, '>', $path) or die "$path: $!\n";
     print $fh $text;
     close($fh) or die "$path: $!\n";
+}
+
+# Stops and starts the cluster pg_virtualenv gave us (the one on $PGPORT);
+# dies when it cannot. Returns 0 when there is no such cluster to restart.
+# Stop and start rather than "restart": on a loaded machine restart's
+# start has run before the old postmaster was gone ("Cluster is already
+# running") and left the server as it was.
+sub restart_cluster {
+    my ($cluster) = grep { $_->[2] eq ($ENV{PGPORT} // 5432) }
+                    map { [split] } `pg_lsclusters -h`;
+    return 0 unless $cluster;
+
+    my ($ver, $name) = @$cluster;
+    my $out = qx(pg_ctlcluster -m fast $ver $name stop 2>&1);
+    warn("pg_ctlcluster stop said: $out") if $?;
+    wait_until(30, sub { system('pg_isready -q') != 0 })
+        or die("the cluster did not stop: $out\n");
+    my $started = 0;
+    for my $try (1 .. 10) {
+        $out = qx(pg_ctlcluster $ver $name start 2>&1);
+        $started = 1, last if $? == 0;
+        warn("pg_ctlcluster start said: $out");
+        sleep(0.5);
+    }
+    $started && wait_until(30, sub { system('pg_isready -q') == 0 })
+        or die("the cluster did not start again: $out\n");
+    return 1;
 }
 
 1;
