@@ -584,10 +584,8 @@ ngx_liauto_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
 {
-    u_char              *p;
-    json_t              *json;
-    ngx_str_t            details, text, escaped;
-    json_error_t         err;
+    ngx_int_t            rc;
+    ngx_str_t            details;
     ngx_table_elt_t     *ct;
     ngx_http_request_t  *r;
 
@@ -614,30 +612,11 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
                                           "required", "body", "missing");
     }
 
-    json = json_loadb((char *) body->data, body->len,
-                      JSON_REJECT_DUPLICATES, &err);
+    rc = ngx_liauto_json_check(r->pool, body, &details);
 
-    if (json) {
-        json_decref(json);
-        return NGX_OK;
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
-
-    text.data = (u_char *) err.text;
-    text.len = ngx_strlen(err.text);
-
-    if (ngx_liauto_json_escape(r->pool, &text, &escaped) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, escaped.len + 64);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    details.data = p;
-    details.len = ngx_sprintf(p, "{\"line\":%d,\"column\":%d,\"reason\":"
-                              "\"%V\"}", err.line, err.column, &escaped)
-                  - p;
 
     return ngx_liauto_api_refuse(ctx, NGX_HTTP_BAD_REQUEST,
                                  "the request body is not valid JSON",

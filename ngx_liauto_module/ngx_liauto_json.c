@@ -7,6 +7,8 @@
  */
 
 
+#include <jansson.h>
+
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_json.h"
 
@@ -71,6 +73,49 @@ ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A request body is one JSON object or array, no key twice.  NGX_DECLINED
+ * with the details of the envelope: {"line":..,"column":..,"reason":".."}.
+ * Needs no request: t/fuzz/fuzz_json_body.c calls it with bytes.
+ */
+
+ngx_int_t
+ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, ngx_str_t *details)
+{
+    u_char        *p;
+    json_t        *json;
+    ngx_str_t      reason, escaped;
+    json_error_t   err;
+
+    json = json_loadb((char *) text->data, text->len, JSON_REJECT_DUPLICATES,
+                      &err);
+
+    if (json) {
+        json_decref(json);
+        return NGX_OK;
+    }
+
+    reason.data = (u_char *) err.text;
+    reason.len = ngx_strlen(err.text);
+
+    if (ngx_liauto_json_escape(pool, &reason, &escaped) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, escaped.len + 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    details->data = p;
+    details->len = ngx_sprintf(p, "{\"line\":%d,\"column\":%d,\"reason\":"
+                               "\"%V\"}", err.line, err.column, &escaped)
+                   - p;
+
+    return NGX_DECLINED;
 }
 
 
