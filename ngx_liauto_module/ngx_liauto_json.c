@@ -57,19 +57,105 @@ ngx_liauto_status_code(ngx_uint_t status)
 }
 
 
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
+ * overlong form, no surrogate, nothing above U+10FFFF), 0 if there is
+ * none.  Stricter than ngx_utf8_decode(), which takes any byte >= 0x80 as
+ * a continuation, while Postgres and JSON parsers refuse such text.
+ */
+
+size_t
+ngx_liauto_utf8_len(u_char *p, u_char *last)
+{
+    u_char  lo, hi;
+    size_t  n, i;
+
+    if (*p < 0x80) {
+        return 1;
+    }
+
+    if (*p < 0xc2 || *p > 0xf4) {
+        return 0;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (*p < 0xe0) {
+        n = 2;
+
+    } else if (*p < 0xf0) {
+        n = 3;
+        lo = (*p == 0xe0) ? 0xa0 : lo;
+        hi = (*p == 0xed) ? 0x9f : hi;
+
+    } else {
+        n = 4;
+        lo = (*p == 0xf0) ? 0x90 : lo;
+        hi = (*p == 0xf4) ? 0x8f : hi;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * A JSON string's contents.  JSON text is UTF-8: a byte that starts no
+ * well-formed sequence (jansson's error messages quote the bytes of a
+ * broken token as they are) becomes U+FFFD.
+ */
+
 ngx_int_t
 ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    size_t  len;
+    size_t      len, n, bad;
+    u_char     *p, *last, *q;
+    ngx_str_t   text;
 
-    len = src->len + ngx_escape_json(NULL, src->data, src->len);
+    last = src->data + src->len;
+    bad = 0;
+
+    for (p = src->data; p < last; p += n ? n : 1) {
+        n = ngx_liauto_utf8_len(p, last);
+        bad += (n == 0);
+    }
+
+    text = *src;
+
+    if (bad) {
+        text.data = ngx_pnalloc(pool, src->len + 2 * bad);
+        if (text.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = text.data;
+
+        for (p = src->data; p < last; p += n ? n : 1) {
+            n = ngx_liauto_utf8_len(p, last);
+            q = n ? ngx_cpymem(q, p, n) : ngx_cpymem(q, "\xef\xbf\xbd", 3);
+        }
+
+        text.len = q - text.data;
+    }
+
+    len = text.len + ngx_escape_json(NULL, text.data, text.len);
 
     dst->data = ngx_pnalloc(pool, len);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_escape_json(dst->data, src->data, src->len);
+    ngx_escape_json(dst->data, text.data, text.len);
     dst->len = len;
 
     return NGX_OK;

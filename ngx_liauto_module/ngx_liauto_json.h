@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 
+size_t ngx_liauto_utf8_len(u_char *p, u_char *last);
 ngx_int_t ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 ngx_int_t ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text,
