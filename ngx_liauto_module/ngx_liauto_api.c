@@ -612,7 +612,8 @@ ngx_liauto_api_json_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
                                           "required", "body", "missing");
     }
 
-    rc = ngx_liauto_json_check(r->pool, body, &details);
+    rc = ngx_liauto_json_check(r->pool, body, JSON_REJECT_DUPLICATES, NULL,
+                               &details);
 
     if (rc != NGX_DECLINED) {
         return rc;

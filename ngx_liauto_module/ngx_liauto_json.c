@@ -7,8 +7,6 @@
  */
 
 
-#include <jansson.h>
-
 #include "ngx_liauto_module.h"
 #include "ngx_liauto_json.h"
 
@@ -163,24 +161,32 @@ ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 
 
 /*
- * A request body is one JSON object or array, no key twice.  NGX_DECLINED
- * with the details of the envelope: {"line":..,"column":..,"reason":".."}.
- * Needs no request: t/fuzz/fuzz_json_body.c calls it with bytes.
+ * A request body is one JSON object or array (jansson's flags: resource
+ * routes refuse a key given twice).  NGX_OK, the value in *out when out is
+ * not NULL (the caller json_decref()s it); NGX_DECLINED with the details
+ * of the envelope: {"line":..,"column":..,"reason":".."}.  Needs no
+ * request: t/fuzz/fuzz_json_body.c calls it with bytes.
  */
 
 ngx_int_t
-ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, ngx_str_t *details)
+ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, size_t flags,
+    json_t **out, ngx_str_t *details)
 {
     u_char        *p;
     json_t        *json;
     ngx_str_t      reason, escaped;
     json_error_t   err;
 
-    json = json_loadb((char *) text->data, text->len, JSON_REJECT_DUPLICATES,
-                      &err);
+    json = json_loadb((char *) text->data, text->len, flags, &err);
 
     if (json) {
-        json_decref(json);
+        if (out) {
+            *out = json;
+
+        } else {
+            json_decref(json);
+        }
+
         return NGX_OK;
     }
 

@@ -8,8 +8,9 @@
  * NUL byte; a body it refuses gets a 400 envelope that is itself valid
  * JSON, whatever bytes jansson's error message quotes.
  *
- * Webhook payloads (Unipile's and Resend's, in the seed corpus) take this
- * same parse until ngx_liauto_webhook.c has a pure piece of its own.
+ * Webhook payloads (Unipile's and Resend's, in the seed corpus) are parsed
+ * by the same function without refusing duplicate keys, the value kept:
+ * whatever the API takes, a webhook receiver takes too.
  */
 
 
@@ -21,7 +22,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_int_t    rc;
+    json_t      *json;
+    ngx_int_t    rc, api_rc;
     ngx_str_t    body, details, envelope;
     ngx_pool_t  *pool;
 
@@ -38,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memcpy(body.data, data, size);
     body.data[size] = '\0';
 
-    rc = ngx_liauto_json_check(pool, &body, &details);
+    rc = ngx_liauto_json_check(pool, &body, JSON_REJECT_DUPLICATES, NULL,
+                               &details);
 
     ngx_fuzz_check(rc == NGX_OK || rc == NGX_DECLINED,
                    "the check failed with NGX_ERROR");
@@ -57,6 +60,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ngx_fuzz_check(ngx_fuzz_is_json_object(envelope.data, envelope.len),
                        "the 400 envelope is not JSON");
     }
+
+    api_rc = rc;
+    json = NULL;
+    rc = ngx_liauto_json_check(pool, &body, 0, &json, &details);
+
+    ngx_fuzz_check(rc == NGX_OK || rc == NGX_DECLINED,
+                   "the webhook check failed with NGX_ERROR");
+    ngx_fuzz_check((rc == NGX_OK) == (json != NULL),
+                   "the webhook check kept no value, or one it refused");
+    ngx_fuzz_check(rc == NGX_OK || api_rc != NGX_OK,
+                   "a webhook body the API takes is refused");
+    ngx_fuzz_check(json == NULL || json_is_object(json)
+                   || json_is_array(json),
+                   "a body is neither an object nor an array");
+
+    json_decref(json);
 
     ngx_destroy_pool(pool);
 
