@@ -87,8 +87,9 @@ SANITIZER_LOGS="$BUILD/sanitizer-logs"
 
 # ./build.sh test-asan [FILE.t ...]: the module and the worker built with
 # AddressSanitizer + UBSan, every suite (or these .t files) run with them.
-# Debian's nginx has no ASAN: build/nginx-asan starts it with the runtime
-# preloaded by ld.so --preload, not LD_PRELOAD, which Test::Nginx keeps in
+# Debian's nginx has no ASAN: build/nginx-asan starts the same nginx built
+# with pool debugging (debug_palloc_nginx) with the runtime preloaded by
+# ld.so --preload, not LD_PRELOAD, which Test::Nginx keeps in
 # nginx's environment (env LD_PRELOAD): the psql a test starts from nginx
 # would inherit it, and a non-ASAN psql with it hangs at exit.  Reports go
 # to build/sanitizer-logs/: nginx's ASAN ones tagged per test block, which
@@ -101,11 +102,12 @@ cmd_test_asan() {
     export LIAUTO_WORKER_CFLAGS="$SANITIZE_FLAGS"
     export LIAUTO_WORKER_LDFLAGS="-fsanitize=address,undefined"
     export LIAUTO_TEST_NGINX_BINARY="$BUILD/nginx-asan"
-    mkdir -p "$BUILD"
-    printf '#!/bin/sh\nexec %s --preload %s /usr/sbin/nginx "$@"\n' \
+    nginx_upstream_source
+    debug_palloc_nginx
+    printf '#!/bin/sh\nexec %s --preload %s %s "$@"\n' \
         "$(readlink -f /lib64/ld-linux-x86-64.so.2)" \
         "$(readlink -f "$(gcc -print-file-name=libasan.so)")" \
-        >"$LIAUTO_TEST_NGINX_BINARY"
+        "$BUILD/nginx-palloc/objs/nginx" >"$LIAUTO_TEST_NGINX_BINARY"
     chmod +x "$LIAUTO_TEST_NGINX_BINARY"
     export ASAN_OPTIONS="log_path=$SANITIZER_LOGS/asan,detect_leaks=1"
     export UBSAN_OPTIONS="log_path=$SANITIZER_LOGS/ubsan,print_stacktrace=1"
@@ -114,6 +116,32 @@ cmd_test_asan() {
     rm -rf "$SANITIZER_LOGS"
     mkdir -p "$SANITIZER_LOGS"
     cmd_test "$@"
+}
+
+# For test-asan: nginx with its pool debugging on (NGX_DEBUG_PALLOC: every
+# ngx_palloc() is a malloc() of its own, so ASAN sees the bounds of what the
+# module allocates from a pool).  Upstream sources of the packaged version
+# with Debian's headers laid over them (their struct layout is the one
+# Debian's lua module was built with) and Debian's configure flags, so the
+# packaged dynamic modules load into it.
+debug_palloc_nginx() {
+    local src="$BUILD/nginx-palloc" version
+    version=$(nginx -v 2>&1 | sed 's|.*/||')
+    [ -x "$src/objs/nginx" ] && [ -f "$src/.liauto-$version" ] && return 0
+    log "building nginx $version with NGX_DEBUG_PALLOC (once, for test-asan)"
+    rm -rf "$src"
+    cp -a "$BUILD/nginx-upstream" "$src"
+    (cd /usr/share/nginx/src && find src -name '*.h' -exec cp --parents {} "$src" \;)
+    (
+        cd "$src"
+        # shellcheck disable=SC1091
+        . /usr/share/nginx/src/conf_flags
+        ./configure "${NGX_CONF_FLAGS[@]}" \
+            --with-cc-opt="-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
+            >"$BUILD/configure-palloc.log" 2>&1
+        make -s -f objs/Makefile binary >"$BUILD/make-palloc.log" 2>&1
+    ) || { tail -20 "$BUILD/make-palloc.log"; die "building nginx with NGX_DEBUG_PALLOC failed"; }
+    touch "$src/.liauto-$version"
 }
 
 # nginx's own string and pool code for the fuzz harnesses (t/fuzz): nginx-dev
