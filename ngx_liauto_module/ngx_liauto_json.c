@@ -17,6 +17,10 @@ typedef struct {
 } ngx_liauto_status_code_t;
 
 
+static ngx_int_t ngx_liauto_json_details(ngx_pool_t *pool, int line,
+    int column, const char *reason, ngx_str_t *details);
+
+
 static ngx_liauto_status_code_t  ngx_liauto_status_codes[] = {
     { NGX_HTTP_BAD_REQUEST,              "BAD_REQUEST" },
     { NGX_HTTP_UNAUTHORIZED,             "UNAUTHORIZED" },
@@ -172,28 +176,61 @@ ngx_int_t
 ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, size_t flags,
     json_t **out, ngx_str_t *details)
 {
-    u_char        *p;
+    int            line, column;
+    u_char        *p, *nul;
     json_t        *json;
-    ngx_str_t      reason, escaped;
     json_error_t   err;
+
+    /*
+     * jansson skips a NUL byte after a number or a literal ("[1\0]" is
+     * [1]), but the body goes to Postgres as a C string that ends there
+     */
+    nul = ngx_strlchr(text->data, text->data + text->len, '\0');
+
+    if (nul) {
+        line = 1;
+        column = 1;
+
+        for (p = text->data; p < nul; p++) {
+            line += (*p == '\n');
+            column = (*p == '\n') ? 1 : column + 1;
+        }
+
+        return ngx_liauto_json_details(pool, line, column,
+                                       "a NUL byte is not JSON", details);
+    }
 
     json = json_loadb((char *) text->data, text->len, flags, &err);
 
-    if (json) {
-        if (out) {
-            *out = json;
-
-        } else {
-            json_decref(json);
-        }
-
-        return NGX_OK;
+    if (json == NULL) {
+        return ngx_liauto_json_details(pool, err.line, err.column, err.text,
+                                       details);
     }
 
-    reason.data = (u_char *) err.text;
-    reason.len = ngx_strlen(err.text);
+    if (out) {
+        *out = json;
 
-    if (ngx_liauto_json_escape(pool, &reason, &escaped) != NGX_OK) {
+    } else {
+        json_decref(json);
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED with {"line":..,"column":..,"reason":".."} in details */
+
+static ngx_int_t
+ngx_liauto_json_details(ngx_pool_t *pool, int line, int column,
+    const char *reason, ngx_str_t *details)
+{
+    u_char     *p;
+    ngx_str_t   text, escaped;
+
+    text.data = (u_char *) reason;
+    text.len = ngx_strlen(reason);
+
+    if (ngx_liauto_json_escape(pool, &text, &escaped) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -204,7 +241,7 @@ ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, size_t flags,
 
     details->data = p;
     details->len = ngx_sprintf(p, "{\"line\":%d,\"column\":%d,\"reason\":"
-                               "\"%V\"}", err.line, err.column, &escaped)
+                               "\"%V\"}", line, column, &escaped)
                    - p;
 
     return NGX_DECLINED;

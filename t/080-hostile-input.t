@@ -1,6 +1,7 @@
 # Reproducers of what the fuzz harnesses (t/fuzz) found, end to end: text
-# that nginx's lenient UTF-8 decoder lets through but Postgres refuses, and
-# a 400 envelope quoting half a UTF-8 character from jansson's message.
+# that nginx's lenient UTF-8 decoder lets through but Postgres refuses, a
+# 400 envelope quoting half a UTF-8 character from jansson's message, and
+# a NUL byte jansson skips while libpq would end the body there.
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use Liauto::Token qw(bearer);
@@ -92,3 +93,14 @@ Content-Type: application/json
 --- error_code: 400
 --- response_body eval
 "{\"code\":\"BAD_REQUEST\",\"message\":\"the request body is not valid JSON\",\"details\":{\"line\":1,\"column\":12,\"reason\":\"invalid escape near '\\\"\\\\\xEF\xBF\xBD'\"}}"
+
+
+
+=== TEST 5: a NUL byte jansson skips ("1\0") is refused, not cut short by libpq (was a 500)
+--- request eval
+"POST /api/v1/auth/login\n{\"email\":\"a\@t080.test\",\"password\":1\0}"
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"code":"BAD_REQUEST","message":"the request body is not valid JSON","details":{"line":1,"column":36,"reason":"a NUL byte is not JSON"}}
