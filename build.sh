@@ -87,11 +87,10 @@ SANITIZER_LOGS="$BUILD/sanitizer-logs"
 
 # ./build.sh test-asan [FILE.t ...]: the module and the worker built with
 # AddressSanitizer + UBSan, every suite (or these .t files) run with them.
-# Debian's nginx has no ASAN: build/nginx-asan starts the same nginx built
-# with pool debugging (debug_palloc_nginx) with the runtime preloaded by
-# ld.so --preload, not LD_PRELOAD, which Test::Nginx keeps in
-# nginx's environment (env LD_PRELOAD): the psql a test starts from nginx
-# would inherit it, and a non-ASAN psql with it hangs at exit.  Reports go
+# Debian's nginx has no ASAN and preloading it (LD_PRELOAD, which
+# Test::Nginx keeps in nginx's environment) reaches the psql a test starts
+# from nginx, which then hangs at exit: the tests run the same nginx
+# version built with ASAN and pool debugging (debug_palloc_nginx).  Reports go
 # to build/sanitizer-logs/: nginx's ASAN ones tagged per test block, which
 # the runner fails (must_die blocks excepted: stock nginx leaks its startup
 # pool when the configuration is refused); the "sanitizers" suite fails on
@@ -101,15 +100,12 @@ cmd_test_asan() {
     export LIAUTO_MODULE_LDFLAGS="-fsanitize=address,undefined"
     export LIAUTO_WORKER_CFLAGS="$SANITIZE_FLAGS"
     export LIAUTO_WORKER_LDFLAGS="-fsanitize=address,undefined"
-    export LIAUTO_TEST_NGINX_BINARY="$BUILD/nginx-asan"
+    export LIAUTO_TEST_NGINX_BINARY="$BUILD/nginx-palloc/objs/nginx"
     nginx_upstream_source
     debug_palloc_nginx
-    printf '#!/bin/sh\nexec %s --preload %s %s "$@"\n' \
-        "$(readlink -f /lib64/ld-linux-x86-64.so.2)" \
-        "$(readlink -f "$(gcc -print-file-name=libasan.so)")" \
-        "$BUILD/nginx-palloc/objs/nginx" >"$LIAUTO_TEST_NGINX_BINARY"
-    chmod +x "$LIAUTO_TEST_NGINX_BINARY"
-    export ASAN_OPTIONS="log_path=$SANITIZER_LOGS/asan,detect_leaks=1"
+    # every nginx dynamic module defines ngx_module_names and ngx_modules
+    # like nginx itself: by design, not an ODR bug of ours
+    export ASAN_OPTIONS="log_path=$SANITIZER_LOGS/asan,detect_leaks=1,detect_odr_violation=0"
     export UBSAN_OPTIONS="log_path=$SANITIZER_LOGS/ubsan,print_stacktrace=1"
     export LSAN_OPTIONS="suppressions=$ROOT/t/compat/lsan.supp,print_suppressions=0"
     export LIAUTO_SANITIZE=1
@@ -118,17 +114,17 @@ cmd_test_asan() {
     cmd_test "$@"
 }
 
-# For test-asan: nginx with its pool debugging on (NGX_DEBUG_PALLOC: every
-# ngx_palloc() is a malloc() of its own, so ASAN sees the bounds of what the
-# module allocates from a pool).  Upstream sources of the packaged version
-# with Debian's headers laid over them (their struct layout is the one
-# Debian's lua module was built with) and Debian's configure flags, so the
-# packaged dynamic modules load into it.
+# For test-asan: the packaged nginx version built with AddressSanitizer and
+# its pool debugging on (NGX_DEBUG_PALLOC: every ngx_palloc() is a malloc()
+# of its own, so ASAN sees the bounds of what the module allocates from a
+# pool).  Upstream sources with Debian's headers laid over them (their
+# struct layout is the one Debian's lua module was built with) and Debian's
+# configure flags, so the packaged dynamic modules load into it.
 debug_palloc_nginx() {
     local src="$BUILD/nginx-palloc" version
     version=$(nginx -v 2>&1 | sed 's|.*/||')
-    [ -x "$src/objs/nginx" ] && [ -f "$src/.liauto-$version" ] && return 0
-    log "building nginx $version with NGX_DEBUG_PALLOC (once, for test-asan)"
+    [ -x "$src/objs/nginx" ] && [ -f "$src/.liauto-asan-$version" ] && return 0
+    log "building nginx $version with ASAN and NGX_DEBUG_PALLOC (once, for test-asan)"
     rm -rf "$src"
     cp -a "$BUILD/nginx-upstream" "$src"
     (cd /usr/share/nginx/src && find src -name '*.h' -exec cp --parents {} "$src" \;)
@@ -136,12 +132,16 @@ debug_palloc_nginx() {
         cd "$src"
         # shellcheck disable=SC1091
         . /usr/share/nginx/src/conf_flags
+        # ASAN only (nginx's own code is not UBSan-clean); configure's test
+        # programs need not free what they allocate
+        export ASAN_OPTIONS=detect_leaks=0
         ./configure "${NGX_CONF_FLAGS[@]}" \
-            --with-cc-opt="-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
+            --with-cc-opt="-g -O1 -fsanitize=address -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
+            --with-ld-opt="-fsanitize=address" \
             >"$BUILD/configure-palloc.log" 2>&1
         make -s -f objs/Makefile binary >"$BUILD/make-palloc.log" 2>&1
     ) || { tail -20 "$BUILD/make-palloc.log"; die "building nginx with NGX_DEBUG_PALLOC failed"; }
-    touch "$src/.liauto-$version"
+    touch "$src/.liauto-asan-$version"
 }
 
 # nginx's own string and pool code for the fuzz harnesses (t/fuzz): nginx-dev
