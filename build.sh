@@ -107,7 +107,7 @@ cmd_test_asan() {
     # like nginx itself: by design, not an ODR bug of ours
     export ASAN_OPTIONS="log_path=$SANITIZER_LOGS/asan,detect_leaks=1,detect_odr_violation=0"
     export UBSAN_OPTIONS="log_path=$SANITIZER_LOGS/ubsan,print_stacktrace=1"
-    export LSAN_OPTIONS="suppressions=$ROOT/t/compat/lsan.supp,print_suppressions=0"
+    export LSAN_OPTIONS="suppressions=$ROOT/t/lsan-nginx-asan.supp,print_suppressions=0"
     export LIAUTO_SANITIZE=1
     rm -rf "$SANITIZER_LOGS"
     mkdir -p "$SANITIZER_LOGS"
