@@ -27,7 +27,7 @@ DEB_PACKAGES=(
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
     libyaml-libyaml-perl nodejs
     wrk bc
-    chromium
+    chromium clang llvm
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -50,6 +50,7 @@ cmd_deps() {
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     openapi_deps
+    nginx_upstream_source
 }
 
 # The OpenAPI linter (@redocly/cli) and the Swagger UI files nginx serves at
@@ -77,6 +78,118 @@ cmd_build() {
     build_module
     log "building liauto-worker"
     make -s -C worker
+}
+
+# ---------------------------------------------------------------- hardening
+
+SANITIZE_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+SANITIZER_LOGS="$BUILD/sanitizer-logs"
+
+# ./build.sh test-asan [FILE.t ...]: the module and the worker built with
+# AddressSanitizer + UBSan, every suite (or these .t files) run with them.
+# Debian's nginx has no ASAN and preloading it (LD_PRELOAD, which
+# Test::Nginx keeps in nginx's environment) reaches the psql a test starts
+# from nginx, which then hangs at exit: the tests run the same nginx
+# version built with ASAN and pool debugging (debug_palloc_nginx).  Reports go
+# to build/sanitizer-logs/: nginx's ASAN ones tagged per test block, which
+# the runner fails (must_die blocks excepted: stock nginx leaks its startup
+# pool when the configuration is refused); the "sanitizers" suite fails on
+# every other report (the worker, its tests, UBSan anywhere).
+cmd_test_asan() {
+    export LIAUTO_MODULE_CFLAGS="$SANITIZE_FLAGS"
+    export LIAUTO_MODULE_LDFLAGS="-fsanitize=address,undefined"
+    export LIAUTO_WORKER_CFLAGS="$SANITIZE_FLAGS"
+    export LIAUTO_WORKER_LDFLAGS="-fsanitize=address,undefined"
+    export LIAUTO_TEST_NGINX_BINARY="$BUILD/nginx-palloc/objs/nginx"
+    nginx_upstream_source
+    debug_palloc_nginx
+    # every nginx dynamic module defines ngx_module_names and ngx_modules
+    # like nginx itself: by design, not an ODR bug of ours
+    export ASAN_OPTIONS="log_path=$SANITIZER_LOGS/asan,detect_leaks=1,detect_odr_violation=0"
+    export UBSAN_OPTIONS="log_path=$SANITIZER_LOGS/ubsan,print_stacktrace=1"
+    export LSAN_OPTIONS="suppressions=$ROOT/t/lsan-nginx-asan.supp,print_suppressions=0"
+    export LIAUTO_SANITIZE=1
+    rm -rf "$SANITIZER_LOGS"
+    mkdir -p "$SANITIZER_LOGS"
+    cmd_test "$@"
+}
+
+# For test-asan: the packaged nginx version built with AddressSanitizer and
+# its pool debugging on (NGX_DEBUG_PALLOC: every ngx_palloc() is a malloc()
+# of its own, so ASAN sees the bounds of what the module allocates from a
+# pool).  Upstream sources with Debian's headers laid over them (their
+# struct layout is the one Debian's lua module was built with) and Debian's
+# configure flags, so the packaged dynamic modules load into it.
+debug_palloc_nginx() {
+    local src="$BUILD/nginx-palloc" version
+    version=$(nginx -v 2>&1 | sed 's|.*/||')
+    [ -x "$src/objs/nginx" ] && [ -f "$src/.liauto-asan-$version" ] && return 0
+    log "building nginx $version with ASAN and NGX_DEBUG_PALLOC (once, for test-asan)"
+    rm -rf "$src"
+    cp -a "$BUILD/nginx-upstream" "$src"
+    (cd /usr/share/nginx/src && find src -name '*.h' -exec cp --parents {} "$src" \;)
+    (
+        cd "$src"
+        # shellcheck disable=SC1091
+        . /usr/share/nginx/src/conf_flags
+        # ASAN only (nginx's own code is not UBSan-clean); configure's test
+        # programs need not free what they allocate
+        export ASAN_OPTIONS=detect_leaks=0
+        ./configure "${NGX_CONF_FLAGS[@]}" \
+            --with-cc-opt="-g -O1 -fsanitize=address -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1" \
+            --with-ld-opt="-fsanitize=address" \
+            >"$BUILD/configure-palloc.log" 2>&1
+        make -s -f objs/Makefile binary >"$BUILD/make-palloc.log" 2>&1
+    ) || { tail -20 "$BUILD/make-palloc.log"; die "building nginx with NGX_DEBUG_PALLOC failed"; }
+    touch "$src/.liauto-asan-$version"
+}
+
+# nginx's own string and pool code for the fuzz harnesses (t/fuzz): nginx-dev
+# ships only headers, so the upstream tarball of the packaged version comes
+# from Debian's archive, by apt-get source (checked against the signed
+# index), with a source list of its own in build/apt.
+nginx_upstream_source() {
+    local dir="$BUILD/nginx-upstream" apt="$BUILD/apt" version opts
+    version=$(nginx -v 2>&1 | sed 's|.*/||')
+    [ -f "$dir/.liauto-$version" ] && return 0
+    log "fetching the nginx $version source tarball from Debian (apt-get source)"
+    mkdir -p "$apt/lists/partial" "$apt/src"
+    echo "deb-src http://deb.debian.org/debian bookworm main" >"$apt/sources.list"
+    opts=(-q -o Dir::Etc::SourceList="$apt/sources.list"
+          -o Dir::Etc::SourceParts=/nonexistent -o Dir::State::Lists="$apt/lists")
+    apt-get "${opts[@]}" update >/dev/null
+    (cd "$apt/src" && apt-get "${opts[@]}" source --download-only --tar-only nginx \
+        >/dev/null 2>&1)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    tar xzf "$apt/src/nginx_$version.orig.tar.gz" -C "$dir" --strip-components=1 \
+        || die "no nginx_$version.orig.tar.gz from apt-get source"
+    touch "$dir/.liauto-$version"
+}
+
+# ./build.sh fuzz [SECONDS]: every libFuzzer harness of t/fuzz for SECONDS
+# (300 by default); ./build.sh test runs them for 10 s each.
+cmd_fuzz() {
+    cmd_build
+    fuzz_run "${1:-300}"
+}
+
+fuzz_run() {
+    log "building the fuzz harnesses (clang)"
+    make -s -C t/fuzz || return 1
+    t/fuzz/run.sh "$1"
+}
+
+sanitizer_reports() {
+    local f found=
+    for f in $(grep -lE 'Sanitizer|runtime error:' \
+                   "$SANITIZER_LOGS"/asan.* "$SANITIZER_LOGS"/ubsan.* \
+                   2>/dev/null); do
+        found=1
+        log "sanitizer report: $f"
+        head -60 "$f" >&2
+    done
+    [ -z "$found" ]
 }
 
 build_module() {
@@ -385,7 +498,7 @@ cmd___suites() {
     psql -q -d liauto_test -c 'CREATE EXTENSION pgtap' >/dev/null
     "$WORKER_BIN" migrate || die "migrations failed"
 
-    export TEST_NGINX_BINARY=/usr/sbin/nginx
+    export TEST_NGINX_BINARY=${LIAUTO_TEST_NGINX_BINARY:-/usr/sbin/nginx}
     export TEST_NGINX_LOAD_MODULES="$LUA_MODULES $MODULE_SO"
     export TEST_NGINX_LIAUTO_DSN="$LIAUTO_TEST_DSN"
     export TEST_NGINX_LIAUTO_ROOT="$ROOT"
@@ -397,6 +510,7 @@ cmd___suites() {
 
     if [ $# -gt 0 ]; then
         suite "${*}" prove ${LIAUTO_PROVE_FLAGS:-} -It/compat "$@"
+        [ -z "${LIAUTO_SANITIZE:-}" ] || suite sanitizers sanitizer_reports
         summarize
         return
     fi
@@ -405,7 +519,9 @@ cmd___suites() {
     suite worker prove worker/tests/
     suite test-nginx-compat env -u TEST_NGINX_LOAD_MODULES prove -It/compat t/compat/selftest.t
     suite openapi openapi_lint
+    suite fuzz fuzz_run "${LIAUTO_FUZZ_SECONDS:-10}"
     suite test-nginx prove -It/compat t/
+    [ -z "${LIAUTO_SANITIZE:-}" ] || suite sanitizers sanitizer_reports
     summarize
 }
 
@@ -535,7 +651,9 @@ usage: ./build.sh <command>
   down     stop what up started (the database keeps its data)
   status   say what runs
   test     run every test suite against a throwaway Postgres
+  test-asan  the same with the module and worker built with ASAN + UBSan
   soak     the fault-injection suite with large numbers (long)
+  fuzz [S] each libFuzzer harness (t/fuzz) for S seconds (default 300)
   bench    wrk against the module next to nginx's return 200 and pgbench
   bench-analytics  analytics latency at 1M leads / 5M events
   demo     on a running stack with the simulator: a demo campaign, then its progress
@@ -543,7 +661,7 @@ EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|soak|bench|bench-analytics|demo|__suites)
+    deps|build|up|down|status|test|test-asan|soak|fuzz|bench|bench-analytics|demo|__suites)
         cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;

@@ -607,10 +607,8 @@ ngx_int_t
 ngx_liauto_api_parse_json(ngx_liauto_ctx_t *ctx, ngx_str_t *body,
     size_t flags, json_t **out)
 {
-    u_char              *p;
-    json_t              *json;
-    ngx_str_t            details, text, escaped;
-    json_error_t         err;
+    ngx_int_t            rc;
+    ngx_str_t            details;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -620,35 +618,11 @@ ngx_liauto_api_parse_json(ngx_liauto_ctx_t *ctx, ngx_str_t *body,
                                           "required", "body", "missing");
     }
 
-    json = json_loadb((char *) body->data, body->len, flags, &err);
+    rc = ngx_liauto_json_check(r->pool, body, flags, out, &details);
 
-    if (json) {
-        if (out) {
-            *out = json;
-
-        } else {
-            json_decref(json);
-        }
-
-        return NGX_OK;
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
-
-    text.data = (u_char *) err.text;
-    text.len = ngx_strlen(err.text);
-
-    if (ngx_liauto_json_escape(r->pool, &text, &escaped) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, escaped.len + 64);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    details.data = p;
-    details.len = ngx_sprintf(p, "{\"line\":%d,\"column\":%d,\"reason\":"
-                              "\"%V\"}", err.line, err.column, &escaped)
-                  - p;
 
     return ngx_liauto_api_refuse(ctx, NGX_HTTP_BAD_REQUEST,
                                  "the request body is not valid JSON",

@@ -13,6 +13,7 @@
 #include <csv.h>
 
 #include "ngx_liauto_csv.h"
+#include "ngx_liauto_json.h"
 
 
 typedef struct {
@@ -210,20 +211,23 @@ ngx_liauto_csv_append(ngx_liauto_csv_out_t *out, u_char *s, size_t len)
 }
 
 
+/*
+ * Text Postgres takes: well-formed UTF-8 without NUL (a UTF-16 export is
+ * full of them; jsonb refuses the \u0000 they would become).
+ */
+
 static ngx_int_t
 ngx_liauto_csv_is_utf8(u_char *p, size_t len)
 {
+    size_t   n;
     u_char  *last;
 
     last = p + len;
 
-    while (p < last) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
+    for ( /* void */ ; p < last; p += n) {
+        n = ngx_liauto_utf8_len(p, last);
 
-        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+        if (n == 0 || *p == '\0') {
             return NGX_DECLINED;
         }
     }

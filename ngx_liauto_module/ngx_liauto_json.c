@@ -17,6 +17,10 @@ typedef struct {
 } ngx_liauto_status_code_t;
 
 
+static ngx_int_t ngx_liauto_json_details(ngx_pool_t *pool, int line,
+    int column, const char *reason, ngx_str_t *details);
+
+
 static ngx_liauto_status_code_t  ngx_liauto_status_codes[] = {
     { NGX_HTTP_BAD_REQUEST,              "BAD_REQUEST" },
     { NGX_HTTP_UNAUTHORIZED,             "UNAUTHORIZED" },
@@ -55,22 +59,192 @@ ngx_liauto_status_code(ngx_uint_t status)
 }
 
 
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
+ * overlong form, no surrogate, nothing above U+10FFFF), 0 if there is
+ * none.  Stricter than ngx_utf8_decode(), which takes any byte >= 0x80 as
+ * a continuation, while Postgres and JSON parsers refuse such text.
+ */
+
+size_t
+ngx_liauto_utf8_len(u_char *p, u_char *last)
+{
+    u_char  lo, hi;
+    size_t  n, i;
+
+    if (*p < 0x80) {
+        return 1;
+    }
+
+    if (*p < 0xc2 || *p > 0xf4) {
+        return 0;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (*p < 0xe0) {
+        n = 2;
+
+    } else if (*p < 0xf0) {
+        n = 3;
+        lo = (*p == 0xe0) ? 0xa0 : lo;
+        hi = (*p == 0xed) ? 0x9f : hi;
+
+    } else {
+        n = 4;
+        lo = (*p == 0xf0) ? 0x90 : lo;
+        hi = (*p == 0xf4) ? 0x8f : hi;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * A JSON string's contents.  JSON text is UTF-8: a byte that starts no
+ * well-formed sequence (jansson's error messages quote the bytes of a
+ * broken token as they are) becomes U+FFFD.
+ */
+
 ngx_int_t
 ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    size_t  len;
+    size_t      len, n, bad;
+    u_char     *p, *last, *q;
+    ngx_str_t   text;
 
-    len = src->len + ngx_escape_json(NULL, src->data, src->len);
+    last = src->data + src->len;
+    bad = 0;
+
+    for (p = src->data; p < last; p += n ? n : 1) {
+        n = ngx_liauto_utf8_len(p, last);
+        bad += (n == 0);
+    }
+
+    text = *src;
+
+    if (bad) {
+        text.data = ngx_pnalloc(pool, src->len + 2 * bad);
+        if (text.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = text.data;
+
+        for (p = src->data; p < last; p += n ? n : 1) {
+            n = ngx_liauto_utf8_len(p, last);
+            q = n ? ngx_cpymem(q, p, n) : ngx_cpymem(q, "\xef\xbf\xbd", 3);
+        }
+
+        text.len = q - text.data;
+    }
+
+    len = text.len + ngx_escape_json(NULL, text.data, text.len);
 
     dst->data = ngx_pnalloc(pool, len);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_escape_json(dst->data, src->data, src->len);
+    ngx_escape_json(dst->data, text.data, text.len);
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A request body is one JSON object or array (jansson's flags: resource
+ * routes refuse a key given twice).  NGX_OK, the value in *out when out is
+ * not NULL (the caller json_decref()s it); NGX_DECLINED with the details
+ * of the envelope: {"line":..,"column":..,"reason":".."}.  Needs no
+ * request: t/fuzz/fuzz_json_body.c calls it with bytes.
+ */
+
+ngx_int_t
+ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, size_t flags,
+    json_t **out, ngx_str_t *details)
+{
+    int            line, column;
+    u_char        *p, *nul;
+    json_t        *json;
+    json_error_t   err;
+
+    /*
+     * jansson skips a NUL byte after a number or a literal ("[1\0]" is
+     * [1]), but the body goes to Postgres as a C string that ends there
+     */
+    nul = ngx_strlchr(text->data, text->data + text->len, '\0');
+
+    if (nul) {
+        line = 1;
+        column = 1;
+
+        for (p = text->data; p < nul; p++) {
+            line += (*p == '\n');
+            column = (*p == '\n') ? 1 : column + 1;
+        }
+
+        return ngx_liauto_json_details(pool, line, column,
+                                       "a NUL byte is not JSON", details);
+    }
+
+    json = json_loadb((char *) text->data, text->len, flags, &err);
+
+    if (json == NULL) {
+        return ngx_liauto_json_details(pool, err.line, err.column, err.text,
+                                       details);
+    }
+
+    if (out) {
+        *out = json;
+
+    } else {
+        json_decref(json);
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED with {"line":..,"column":..,"reason":".."} in details */
+
+static ngx_int_t
+ngx_liauto_json_details(ngx_pool_t *pool, int line, int column,
+    const char *reason, ngx_str_t *details)
+{
+    u_char     *p;
+    ngx_str_t   text, escaped;
+
+    text.data = (u_char *) reason;
+    text.len = ngx_strlen(reason);
+
+    if (ngx_liauto_json_escape(pool, &text, &escaped) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, escaped.len + 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    details->data = p;
+    details->len = ngx_sprintf(p, "{\"line\":%d,\"column\":%d,\"reason\":"
+                               "\"%V\"}", line, column, &escaped)
+                   - p;
+
+    return NGX_DECLINED;
 }
 
 

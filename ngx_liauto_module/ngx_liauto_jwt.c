@@ -38,9 +38,7 @@ static int ngx_liauto_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *u);
 
 static ngx_liauto_jwt_result_t *ngx_liauto_jwt_result(ngx_http_request_t *r);
-static ngx_int_t ngx_liauto_jwt_verify(ngx_http_request_t *r,
-    ngx_liauto_jwt_conf_t *jcf, ngx_liauto_jwt_result_t *res);
-static const char *ngx_liauto_jwt_bearer(ngx_http_request_t *r,
+static const char *ngx_liauto_jwt_bearer(ngx_str_t *authorization,
     ngx_str_t *token);
 static const char *ngx_liauto_jwt_check(ngx_liauto_jwt_conf_t *jcf,
     json_t *grants);
@@ -486,6 +484,7 @@ ngx_liauto_jwt_authenticate(ngx_http_request_t *r,
 static ngx_liauto_jwt_result_t *
 ngx_liauto_jwt_result(ngx_http_request_t *r)
 {
+    ngx_table_elt_t          *h;
     ngx_liauto_ctx_t         *ctx;
     ngx_liauto_srv_conf_t    *lscf;
     ngx_liauto_jwt_result_t  *res;
@@ -505,8 +504,11 @@ ngx_liauto_jwt_result(ngx_http_request_t *r)
     }
 
     lscf = ngx_http_get_module_srv_conf(r, ngx_liauto_module);
+    h = r->headers_in.authorization;
 
-    if (ngx_liauto_jwt_verify(r, &lscf->jwt, res) != NGX_OK) {
+    if (ngx_liauto_jwt_verify(r->pool, &lscf->jwt, h ? &h->value : NULL, res)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -527,9 +529,14 @@ ngx_liauto_jwt_result(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_liauto_jwt_verify(ngx_http_request_t *r, ngx_liauto_jwt_conf_t *jcf,
-    ngx_liauto_jwt_result_t *res)
+/*
+ * Needs no request (t/fuzz/fuzz_jwt.c calls it with bytes): the claims are
+ * allocated from pool, authorization is the header's value or NULL.
+ */
+
+ngx_int_t
+ngx_liauto_jwt_verify(ngx_pool_t *pool, ngx_liauto_jwt_conf_t *jcf,
+    ngx_str_t *authorization, ngx_liauto_jwt_result_t *res)
 {
     int         rc;
     jwt_t      *jwt;
@@ -544,13 +551,13 @@ ngx_liauto_jwt_verify(ngx_http_request_t *r, ngx_liauto_jwt_conf_t *jcf,
         return NGX_OK;
     }
 
-    res->reason = ngx_liauto_jwt_bearer(r, &token);
+    res->reason = ngx_liauto_jwt_bearer(authorization, &token);
     if (res->reason) {
         return NGX_OK;
     }
 
     /* libjwt wants a C string */
-    buf = ngx_pnalloc(r->pool, token.len + 1);
+    buf = ngx_pnalloc(pool, token.len + 1);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -596,7 +603,7 @@ ngx_liauto_jwt_verify(ngx_http_request_t *r, ngx_liauto_jwt_conf_t *jcf,
     res->reason = ngx_liauto_jwt_check(jcf, grants);
 
     if (res->reason == NULL) {
-        res->claims = ngx_liauto_jwt_claims(r->pool, grants);
+        res->claims = ngx_liauto_jwt_claims(pool, grants);
     }
 
     json_decref(grants);
@@ -608,21 +615,18 @@ ngx_liauto_jwt_verify(ngx_http_request_t *r, ngx_liauto_jwt_conf_t *jcf,
 /* RFC 6750 §2.1: "Bearer" (any case, RFC 7235 §2.1), spaces, the token */
 
 static const char *
-ngx_liauto_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token)
+ngx_liauto_jwt_bearer(ngx_str_t *authorization, ngx_str_t *token)
 {
-    u_char           *p, *last;
-    ngx_table_elt_t  *h;
+    u_char  *p, *last;
 
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
+    if (authorization == NULL) {
         return "missing Authorization header";
     }
 
-    p = h->value.data;
-    last = p + h->value.len;
+    p = authorization->data;
+    last = p + authorization->len;
 
-    if (h->value.len < sizeof("Bearer") - 1
+    if (authorization->len < sizeof("Bearer") - 1
         || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0)
     {
         return "Authorization header is not a Bearer token";

@@ -64,6 +64,14 @@ ngx_int_t ngx_liauto_jwt_authenticate(ngx_http_request_t *r,
     ngx_liauto_claims_t **claims, const char **reason);
 
 /*
+ * The pure part of ngx_liauto_jwt_authenticate(): verifies the value of an
+ * Authorization header (NULL: none) against jcf.  NGX_OK with res->claims
+ * (from pool) or res->reason; NGX_ERROR when memory runs out.
+ */
+ngx_int_t ngx_liauto_jwt_verify(ngx_pool_t *pool, ngx_liauto_jwt_conf_t *jcf,
+    ngx_str_t *authorization, ngx_liauto_jwt_result_t *res);
+
+/*
  * Signs an access token for sub/role/client_id (client_id may be empty:
  * an admin without a client); NGX_ERROR is logged.
  */

@@ -158,6 +158,18 @@ render_placeholder(text_buf_t *out, const placeholder_t *ph,
     memcpy(name, ph->name, ph->name_len);
     name[ph->name_len] = '\0';
 
+    /*
+     * "{{a|{{b}}" would send "{{b": placeholders do not nest (the API's
+     * liauto.template_error() refuses such a step as unbalanced braces)
+     */
+    if (ph->fallback != NULL
+        && memmem(ph->fallback, ph->fallback_len, "{{", 2) != NULL)
+    {
+        errbuf_set(err, errlen, "template: the fallback of \"%s\" opens "
+                   "another \"{{\"", name);
+        return -1;
+    }
+
     value = lookup_var(vars, name, &tmp);
 
     if (value != NULL) {

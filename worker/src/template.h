@@ -20,8 +20,9 @@
  * (bytes, so UTF-8 stays intact). A "{{{x}}}" renders "{" value "}".
  *
  * A message with a hole must never be sent: a variable that is missing,
- * null or empty without a fallback, an invalid name or an unterminated
- * "{{" is an error. Returns the rendered text (free() it), or NULL with
+ * null or empty without a fallback, an invalid name, an unterminated "{{"
+ * or one in a fallback ("{{a|{{b}}": placeholders do not nest) is an
+ * error. Returns the rendered text (free() it), or NULL with
  * the reason in err, naming the variable.
  */
 char *template_render(const char *tmpl, const json_t *vars, char *err,

@@ -111,6 +111,13 @@ test_unterminated(void)
                        "unterminated \"{{\" at offset 19");
     CHECK_STR_CONTAINS(render("Hi {{first_name {{last_name}}"),
                        "ERROR: template: invalid variable name");
+    /* it rendered "Hi {{first_name!" */
+    CHECK_STR_EQ(render("Hi {{nickname|{{first_name}}!"),
+                 "ERROR: template: the fallback of \"nickname\" opens "
+                 "another \"{{\"");
+    CHECK_STR_EQ(render("Hi {{first_name|{{x}}"),
+                 "ERROR: template: the fallback of \"first_name\" opens "
+                 "another \"{{\"");
 }
 
 
