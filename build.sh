@@ -378,6 +378,12 @@ cmd_up() {
             export RESEND_API_KEY=$(sim_key)
         fi
     fi
+    # the worker registers and repairs Unipile's webhooks (admin runs):
+    # our URL and the secret the module checks
+    local secret_given=${LIAUTO_WEBHOOK_SECRET:-} webhook_secret
+    webhook_secret=$(webhook_secret)
+    export LIAUTO_WEBHOOK_URL="${LIAUTO_WEBHOOK_URL:-http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile}"
+    export LIAUTO_WEBHOOK_SECRET=$webhook_secret
     # restarted, so that it runs what was just built
     worker_stop
     log "starting liauto-worker"
@@ -386,8 +392,6 @@ cmd_up() {
 
     [ -n "$simulated" ] && sim_up
 
-    local webhook_secret
-    webhook_secret=$(webhook_secret)
     nginx_conf "$VAR/nginx" "$LIAUTO_PORT" "$LIAUTO_DATABASE_URL"
     nginx -t -q -p "$VAR/nginx/" -c conf/nginx.conf
     # a reload would keep the module already loaded (dlopen of the same
@@ -409,7 +413,7 @@ liauto is up.
   admin      $ADMIN_EMAIL / $ADMIN_PASSWORD$( [ -z "${LIAUTO_ADMIN_PASSWORD:-}" ] && echo "   (saved in var/admin-password)")
   database   $LIAUTO_DATABASE_URL
   webhooks   http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile/{users,messaging,account-status}
-             header Unipile-Auth: $webhook_secret$( [ -z "${LIAUTO_WEBHOOK_SECRET:-}" ] && echo "   (saved in var/webhook-secret)")
+             header Unipile-Auth: $webhook_secret$( [ -z "$secret_given" ] && echo "   (saved in var/webhook-secret)")
   Unipile    ${UNIPILE_DSN:-} $( [ -s "$VAR/sim/logs/nginx.pid" ] && echo "(the simulator; control API at /_sim/, see t/sim/README.md)")
   logs       var/nginx/logs/error.log, var/log/worker.log
   stop       ./build.sh down      status: ./build.sh status
