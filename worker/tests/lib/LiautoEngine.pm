@@ -80,9 +80,6 @@ sub insert_lead {
     my ($db, $campaign, $lead) = @_;
     my $custom = defined $lead->{hook} ? qq({"hook": "$lead->{hook}"}) : '{}';
 
-    $lead->{provider_id} = sim_api('GET', "users/$lead->{slug}"
-                                          . "?account_id=$account")
-                           ->{provider_id};
     psql($db, "INSERT INTO liauto.leads (client_id, campaign_id, first_name,"
               . " company, title, public_identifier, custom_fields)"
               . " SELECT client_id, id, " . sql_text($lead->{first}) . ", "
