@@ -5,10 +5,12 @@
 # assigns it to itself, marks it read and answers; the simulator receives
 # the answer exactly once and the page shows it sent.
 #
-# The lead's reply is put on the simulator (/_sim/reply) and threaded with
-# liauto.record_message, as webhook processing does; its insert publishes
-# message.created (0022) and the page learns about it from the realtime
-# stream (GET /api/v1/inbox/stream), and about the answer being sent from
+# The lead's reply is made on the simulator (/_sim/reply), which delivers
+# Unipile's messaging webhook to this nginx with the shared secret; the
+# module stores it, the worker processes it and threads the message
+# (liauto.record_message), whose insert publishes message.created (0022);
+# the page learns about it from the realtime stream (GET
+# /api/v1/inbox/stream), and about the answer being sent from
 # message.updated.
 use Test::Nginx::Socket 'no_plan';
 
@@ -19,7 +21,7 @@ use FindBin ();
 use lib "$FindBin::Bin/../worker/tests/lib";
 use LiautoWorker qw(build_worker start_worker stop_worker wait_until slurp
                     write_file);
-use LiautoSim qw(start_simulator sim_control sim_dsn sim_key);
+use LiautoSim qw(start_simulator sim_control sim_api sim_dsn sim_key);
 
 repeat_each(1);
 no_shuffle();
@@ -30,6 +32,9 @@ $ENV{TEST_NGINX_LIAUTO_DSN} ||= 'dbname=liauto_test';
 $ENV{TEST_NGINX_LIAUTO_ROOT} ||= $root;
 our $dsn = $ENV{TEST_NGINX_LIAUTO_DSN};
 our $tmp = File::Temp::tempdir(CLEANUP => 1);
+our $secret = 't070-page-webhook-secret';
+write_file("$tmp/webhook-secret", "$secret\n");
+$ENV{TEST_NGINX_T070_SECRET_FILE} = "$tmp/webhook-secret";
 
 sub main::psql_value {
     my $sql = shift;
@@ -71,7 +76,7 @@ SELECT id FROM c
 _SQL_
 
 # What the browser triggers once the page is live: the lead replies on
-# LinkedIn and the message is threaded as the messaging webhook does.
+# LinkedIn (Unipile then calls our messaging webhook).
 our $inbound = 'Hi! Yes, let us talk tomorrow.';
 our $reply = 'Great, I will call you at 10.';
 write_file("$tmp/inject.pl", <<"_PERL_");
@@ -83,23 +88,12 @@ my \$res = HTTP::Tiny->new->post('http://${\ sim_dsn()}/_sim/reply', {
                              provider_id => '$lead->{provider_id}',
                              text => '$inbound' }) });
 die "sim reply: \$res->{status}\\n" unless \$res->{success};
-my \$m = decode_json(\$res->{content});
-system('psql', '-qAtX', '-v', 'ON_ERROR_STOP=1', '$dsn', '-c',
-    "SELECT liauto.record_message('$client', a.id, '\$m->{chat_id}', NULL,"
-    . " jsonb_build_object('external_message_id', '\$m->{id}',"
-    . " 'direction', 'inbound', 'text', '$inbound',"
-    . " 'sender', jsonb_build_object('provider_id', '$lead->{provider_id}',"
-    . " 'name', 'Lea Page'), 'attendees', jsonb_build_array("
-    . " jsonb_build_object('provider_id', '$lead->{provider_id}',"
-    . " 'name', 'Lea Page'))))"
-    . " FROM liauto.linkedin_accounts a"
-    . " WHERE a.unipile_account_id = '$account'") == 0
-    or die "record_message failed\\n";
 _PERL_
 
 our $http_config = <<'_EOC_';
     liauto_postgres "$TEST_NGINX_LIAUTO_DSN";
     liauto_jwt_key_file $TEST_NGINX_LIAUTO_ROOT/t/data/jwt-hs256.key;
+    liauto_webhook_secret_file $TEST_NGINX_T070_SECRET_FILE;
     map $uri $liauto_home {
         default $TEST_NGINX_LIAUTO_ROOT;
     }
@@ -143,6 +137,11 @@ my $pid = main::start_worker({ LIAUTO_DATABASE_URL => $::dsn,
                          UNIPILE_API_KEY => main::sim_key() }, $log, 'run');
 local $ENV{NODE_PATH} = "$::root/build/node_modules";
 my $base = 'http://127.0.0.1:' . main::server_port();
+# Unipile's messaging webhook points at this nginx, with the secret
+main::sim_api('POST', 'webhooks', {
+    request_url => "$base/api/v1/webhooks/unipile/messaging",
+    source => 'messaging', name => 't070-page',
+    headers => [{ key => 'Unipile-Auth', value => $::secret }] });
 open my $node, '-|', 'sh', '-c', 'exec "$@" 2>&1', 'node', 'node',
     "$::root/t/lib/inbox_page.js", $base, $::email, $::password,
     "perl $::tmp/inject.pl", $::inbound, $::reply or die "node: $!";
