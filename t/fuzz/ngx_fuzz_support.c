@@ -108,19 +108,12 @@ ngx_ssl_error(ngx_uint_t level, ngx_log_t *log, ngx_err_t err, char *fmt, ...)
 }
 
 
-ngx_int_t
-ngx_conf_full_name(ngx_cycle_t *cycle, ngx_str_t *name, ngx_uint_t conf_prefix)
+char *
+ngx_liauto_conf_read_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *out)
 {
     ngx_fuzz_unreachable();
-    return NGX_ERROR;
-}
-
-
-ssize_t
-ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
-{
-    ngx_fuzz_unreachable();
-    return NGX_ERROR;
+    return NGX_CONF_ERROR;
 }
 
 
