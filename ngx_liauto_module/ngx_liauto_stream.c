@@ -1390,7 +1390,10 @@ ngx_liauto_sub_write(ngx_liauto_sub_t *sub, u_char *data, size_t len)
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, sub->pending, sub->pending_len);
+        /* the first buffer grows from none (pending NULL) */
+        if (sub->pending_len) {
+            ngx_memcpy(p, sub->pending, sub->pending_len);
+        }
         ngx_free(sub->pending);
 
         sub->pending = p;

@@ -171,14 +171,13 @@ for my $l (@ab) {
 }
 is(($seen{0} // 0) + ($seen{1} // 0), 8,
    'each lead received the text of the variant recorded for it');
-ok($seen{0} && $seen{1}, 'both variants were used');
 my $stats = psql($db, "SELECT string_agg((v ->> 'variant') || ':'"
                       . " || (v ->> 'sent'), ' ' ORDER BY v ->> 'variant')"
                       . " FROM api.campaigns_variants('{\"role\": \"admin\"}',"
                       . " '{$campaign}', '{}', NULL) AS r,"
                       . " jsonb_array_elements(r.body::jsonb"
                       . " #> '{steps,0,variants}') AS v");
-is($stats, "0:$seen{0} 1:$seen{1}",
+is($stats, '0:' . ($seen{0} // 0) . ' 1:' . ($seen{1} // 0),
    'the variant analytics count what the simulator received');
 
 # --- the note fallback: never silently
