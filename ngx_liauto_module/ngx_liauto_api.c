@@ -637,32 +637,25 @@ static ngx_int_t
 ngx_liauto_api_csv_body(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
 {
     ngx_int_t            rc;
-    ngx_str_t            csv, error;
-    ngx_table_elt_t     *ct;
+    ngx_str_t            error;
+    ngx_liauto_csv_t    *csv;
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    ct = r->headers_in.content_type;
+    csv = ctx->data;      /* parsed while it arrived, when it was CSV */
 
-    if (ct == NULL
-        || ngx_strlcasestrn(ct->value.data, ct->value.data + ct->value.len,
-                            (u_char *) "csv", 3 - 1) == NULL)
-    {
+    if (csv == NULL) {
         return ngx_liauto_api_refuse(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                      "the request body must be CSV "
                                      "(Content-Type: text/csv)", NULL);
     }
 
-    if (ngx_liauto_api_read_body(r, &csv) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (csv.len == 0) {
+    if (ngx_liauto_csv_received(csv) == 0) {
         return ngx_liauto_api_bad_request(ctx, "a CSV request body is "
                                           "required", "body", "missing");
     }
 
-    rc = ngx_liauto_csv_to_json(r->pool, &csv, body, &error);
+    rc = ngx_liauto_csv_finish(csv, body, &error);
 
     if (rc == NGX_DECLINED) {
         return ngx_liauto_api_bad_request(ctx, (char *) ngx_liauto_api_cstr(

@@ -27,64 +27,146 @@ typedef struct {
 } ngx_liauto_csv_out_t;
 
 
+/* a header line longer than this is not looked at further for delimiters */
+#define NGX_LIAUTO_CSV_HEAD_MAX  65536
+
+
+struct ngx_liauto_csv_s {
+    struct csv_parser      parser;
+    ngx_pool_t            *pool;
+    ngx_liauto_csv_out_t   out;
+    /* the bytes before the first line ends: they choose the delimiter */
+    ngx_liauto_csv_out_t   head;
+    size_t                 received;
+    unsigned               started:1;
+    unsigned               failed:1;
+};
+
+
+static ngx_int_t ngx_liauto_csv_start(ngx_liauto_csv_t *csv);
+static void ngx_liauto_csv_parse(ngx_liauto_csv_t *csv, u_char *p,
+    size_t len);
 static void ngx_liauto_csv_field(void *s, size_t len, void *data);
 static void ngx_liauto_csv_row(int c, void *data);
 static void ngx_liauto_csv_append(ngx_liauto_csv_out_t *out, u_char *s,
     size_t len);
 static ngx_int_t ngx_liauto_csv_is_utf8(u_char *p, size_t len);
-static u_char ngx_liauto_csv_delimiter(u_char *p, u_char *last);
+static ngx_int_t ngx_liauto_csv_first_line(u_char *p, u_char *last,
+    u_char *delimiter);
 static void ngx_liauto_csv_free(void *data);
 
+
+/* the whole file at once: a parser fed one buffer */
 
 ngx_int_t
 ngx_liauto_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv, ngx_str_t *json,
     ngx_str_t *error)
 {
-    u_char                *p, *last;
-    struct csv_parser      parser;
-    ngx_pool_cleanup_t    *cln;
-    ngx_liauto_csv_out_t  *out;
+    ngx_liauto_csv_t  *parser;
 
-    p = csv->data;
-    last = p + csv->len;
-
-    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-        p += 3;
-    }
-
-    /* the buffer is malloc()ed as it grows and freed with the pool */
-    out = ngx_pcalloc(pool, sizeof(ngx_liauto_csv_out_t));
-    if (out == NULL) {
+    parser = ngx_liauto_csv_create(pool);
+    if (parser == NULL) {
         return NGX_ERROR;
     }
 
+    if (ngx_liauto_csv_feed(parser, csv->data, csv->len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_liauto_csv_finish(parser, json, error);
+}
+
+
+ngx_liauto_csv_t *
+ngx_liauto_csv_create(ngx_pool_t *pool)
+{
+    ngx_liauto_csv_t    *csv;
+    ngx_pool_cleanup_t  *cln;
+
+    csv = ngx_pcalloc(pool, sizeof(ngx_liauto_csv_t));
+    if (csv == NULL) {
+        return NULL;
+    }
+
+    if (csv_init(&csv->parser, 0) != 0) {
+        return NULL;
+    }
+
+    csv->pool = pool;
+
+    /* libcsv and the growing buffers malloc(); freed with the pool */
     cln = ngx_pool_cleanup_add(pool, 0);
     if (cln == NULL) {
-        return NGX_ERROR;
+        csv_free(&csv->parser);
+        return NULL;
     }
 
     cln->handler = ngx_liauto_csv_free;
-    cln->data = out;
+    cln->data = csv;
 
-    if (csv_init(&parser, 0) != 0) {
+    ngx_liauto_csv_append(&csv->out, (u_char *) "{\"header\":[", 11);
+
+    return csv;
+}
+
+
+/*
+ * Takes the next bytes of the file, as they arrive.  Until the first line
+ * has ended they are kept aside; from then on they go straight to libcsv,
+ * which keeps only the field it is in the middle of.
+ */
+
+ngx_int_t
+ngx_liauto_csv_feed(ngx_liauto_csv_t *csv, u_char *p, size_t len)
+{
+    u_char  delimiter;
+
+    csv->received += len;
+
+    if (csv->started) {
+        ngx_liauto_csv_parse(csv, p, len);
+        return csv->out.nomem ? NGX_ERROR : NGX_OK;
+    }
+
+    ngx_liauto_csv_append(&csv->head, p, len);
+
+    if (csv->head.nomem) {
         return NGX_ERROR;
     }
 
-    csv_set_delim(&parser, ngx_liauto_csv_delimiter(p, last));
+    if (csv->head.len <= NGX_LIAUTO_CSV_HEAD_MAX
+        && ngx_liauto_csv_first_line(csv->head.data,
+                                     csv->head.data + csv->head.len - 1,
+                                     &delimiter)
+           == NGX_AGAIN)
+    {
+        return NGX_OK;
+    }
 
-    ngx_liauto_csv_append(out, (u_char *) "{\"header\":[", 11);
+    return ngx_liauto_csv_start(csv);
+}
 
-    if (csv_parse(&parser, p, last - p, ngx_liauto_csv_field,
-                  ngx_liauto_csv_row, out) != (size_t) (last - p)
-        || csv_fini(&parser, ngx_liauto_csv_field, ngx_liauto_csv_row, out)
+
+ngx_int_t
+ngx_liauto_csv_finish(ngx_liauto_csv_t *csv, ngx_str_t *json,
+    ngx_str_t *error)
+{
+    ngx_liauto_csv_out_t  *out;
+
+    out = &csv->out;
+
+    if (!csv->started && ngx_liauto_csv_start(csv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (csv->failed
+        || csv_fini(&csv->parser, ngx_liauto_csv_field, ngx_liauto_csv_row,
+                    out)
            != 0)
     {
-        csv_free(&parser);
         ngx_str_set(error, "the CSV could not be parsed");
         return NGX_DECLINED;
     }
-
-    csv_free(&parser);
 
     if (out->row == 0) {
         /* no header row: the file is empty */
@@ -101,7 +183,7 @@ ngx_liauto_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv, ngx_str_t *json,
     }
 
     if (out->bad_row) {
-        error->data = ngx_pnalloc(pool, 80);
+        error->data = ngx_pnalloc(csv->pool, 80);
         if (error->data == NULL) {
             return NGX_ERROR;
         }
@@ -117,6 +199,64 @@ ngx_liauto_csv_to_json(ngx_pool_t *pool, ngx_str_t *csv, ngx_str_t *json,
     json->len = out->len - 1;
 
     return NGX_OK;
+}
+
+
+/* bytes of the body received so far */
+
+size_t
+ngx_liauto_csv_received(ngx_liauto_csv_t *csv)
+{
+    return csv->received;
+}
+
+
+/* the first line is complete (or the file ended): parse what was kept */
+
+static ngx_int_t
+ngx_liauto_csv_start(ngx_liauto_csv_t *csv)
+{
+    u_char  *p, *last, delimiter;
+
+    csv->started = 1;
+
+    if (csv->head.data == NULL) {
+        /* an empty body */
+        return NGX_OK;
+    }
+
+    p = csv->head.data;
+    last = p + csv->head.len - 1;
+
+    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    (void) ngx_liauto_csv_first_line(p, last, &delimiter);
+    csv_set_delim(&csv->parser, delimiter);
+
+    ngx_liauto_csv_parse(csv, p, last - p);
+
+    free(csv->head.data);
+    ngx_memzero(&csv->head, sizeof(ngx_liauto_csv_out_t));
+
+    return csv->out.nomem ? NGX_ERROR : NGX_OK;
+}
+
+
+static void
+ngx_liauto_csv_parse(ngx_liauto_csv_t *csv, u_char *p, size_t len)
+{
+    if (csv->failed) {
+        return;
+    }
+
+    if (csv_parse(&csv->parser, p, len, ngx_liauto_csv_field,
+                  ngx_liauto_csv_row, &csv->out)
+        != len)
+    {
+        csv->failed = 1;
+    }
 }
 
 
@@ -236,17 +376,22 @@ ngx_liauto_csv_is_utf8(u_char *p, size_t len)
 }
 
 
-/* the most frequent of , ; and tab outside quotes on the first line */
+/*
+ * The most frequent of , ; and tab outside quotes on the first line;
+ * NGX_AGAIN while that line has not ended.
+ */
 
-static u_char
-ngx_liauto_csv_delimiter(u_char *p, u_char *last)
+static ngx_int_t
+ngx_liauto_csv_first_line(u_char *p, u_char *last, u_char *delimiter)
 {
+    ngx_int_t   rc;
     ngx_uint_t  comma, semicolon, tab, quoted;
 
     comma = 0;
     semicolon = 0;
     tab = 0;
     quoted = 0;
+    rc = NGX_AGAIN;
 
     for ( /* void */ ; p < last; p++) {
         if (*p == '"') {
@@ -259,6 +404,7 @@ ngx_liauto_csv_delimiter(u_char *p, u_char *last)
         }
 
         if (*p == '\n' || *p == '\r') {
+            rc = NGX_OK;
             break;
         }
 
@@ -268,21 +414,25 @@ ngx_liauto_csv_delimiter(u_char *p, u_char *last)
     }
 
     if (semicolon > comma && semicolon >= tab) {
-        return ';';
+        *delimiter = ';';
+
+    } else if (tab > comma && tab > semicolon) {
+        *delimiter = '\t';
+
+    } else {
+        *delimiter = ',';
     }
 
-    if (tab > comma && tab > semicolon) {
-        return '\t';
-    }
-
-    return ',';
+    return rc;
 }
 
 
 static void
 ngx_liauto_csv_free(void *data)
 {
-    ngx_liauto_csv_out_t  *out = data;
+    ngx_liauto_csv_t  *csv = data;
 
-    free(out->data);
+    csv_free(&csv->parser);
+    free(csv->out.data);
+    free(csv->head.data);
 }

@@ -8,6 +8,7 @@
 
 
 #include "ngx_liauto_module.h"
+#include "ngx_liauto_csv.h"
 #include "ngx_liauto_router.h"
 #include "ngx_liauto_json.h"
 #include "ngx_liauto_webhook.h"
@@ -25,6 +26,9 @@
 
 static ngx_int_t ngx_liauto_handler(ngx_http_request_t *r);
 static void ngx_liauto_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_liauto_read_csv_body(ngx_http_request_t *r,
+    ngx_liauto_ctx_t *ctx);
+static void ngx_liauto_csv_body_handler(ngx_http_request_t *r);
 static void ngx_liauto_run_route(ngx_http_request_t *r);
 static void ngx_liauto_cleanup(void *data);
 
@@ -277,7 +281,11 @@ ngx_liauto_handler(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->route->flags & NGX_LIAUTO_ROUTE_READS_BODY) {
+    if (ctx->route->flags & NGX_LIAUTO_ROUTE_CSV_IN) {
+        return ngx_liauto_read_csv_body(r, ctx);
+    }
+
+    if (ctx->route->flags & NGX_LIAUTO_ROUTE_BODY) {
         /* the body is read whole, in memory or a temp file */
         rc = ngx_http_read_client_request_body(r, ngx_liauto_body_handler);
 
@@ -305,6 +313,101 @@ ngx_liauto_handler(ngx_http_request_t *r)
 static void
 ngx_liauto_body_handler(ngx_http_request_t *r)
 {
+    ngx_liauto_run_route(r);
+}
+
+
+/*
+ * A CSV import is parsed as its bytes arrive (unbuffered reading): a file
+ * of 50,000 rows never goes to a temp file to be read back, blocking, and
+ * only libcsv's current field and the JSON being built are kept.  Another
+ * Content-Type is read and dropped; the route refuses it.
+ */
+
+static ngx_int_t
+ngx_liauto_read_csv_body(ngx_http_request_t *r, ngx_liauto_ctx_t *ctx)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *ct;
+
+    ct = r->headers_in.content_type;
+
+    if (ct && ngx_strlcasestrn(ct->value.data,
+                               ct->value.data + ct->value.len,
+                               (u_char *) "csv", 3 - 1)
+              != NULL)
+    {
+        ctx->data = ngx_liauto_csv_create(r->pool);
+        if (ctx->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->request_body_no_buffering = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_liauto_csv_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* called when the first bytes are read, then on each read event */
+
+static void
+ngx_liauto_csv_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t          rc;
+    ngx_chain_t       *cl, *ln;
+    ngx_liauto_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_liauto_module);
+
+    for ( ;; ) {
+        for (cl = r->request_body->bufs; cl; /* void */) {
+            if (ctx->data
+                && ngx_liauto_csv_feed(ctx->data, cl->buf->pos,
+                                       cl->buf->last - cl->buf->pos)
+                   != NGX_OK)
+            {
+                ngx_http_finalize_request(r,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            /* consumed: nginx reuses the buffer for the next read */
+            cl->buf->pos = cl->buf->last;
+
+            ln = cl;
+            cl = cl->next;
+            ngx_free_chain(r->pool, ln);
+        }
+
+        r->request_body->bufs = NULL;
+
+        if (!r->reading_body) {
+            break;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        if (r->request_body->bufs == NULL) {
+            /* the rest has not arrived yet */
+            r->read_event_handler = ngx_liauto_csv_body_handler;
+            return;
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
     ngx_liauto_run_route(r);
 }
 

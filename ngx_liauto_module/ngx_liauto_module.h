@@ -64,7 +64,7 @@ typedef struct {
     /* what sending an early answer returned, to finalize with */
     ngx_int_t                  rc;
     ngx_liauto_jwt_result_t   *jwt;
-    /* the state of a route that outlives its first handler (a stream) */
+    /* the state of a route that outlives its first handler */
     void                      *data;
 
     /* the response was built by the module, not by nginx's error pages */

@@ -5,7 +5,8 @@
  * CSV imports: ngx_liauto_csv_to_json() on a body's bytes.  What it makes
  * of a file it accepts is {"header":[strings],"rows":[[strings],...]}, a
  * C string (it goes to Postgres as a parameter) that jsonb takes: UTF-8,
- * no \u0000; a file it refuses gets a reason.
+ * no \u0000; a file it refuses gets a reason.  The same bytes fed as a
+ * request body arrives, in pieces cut anywhere, give the same answer.
  */
 
 
@@ -66,6 +67,43 @@ ngx_fuzz_csv_check_json(ngx_str_t *out)
 }
 
 
+/* the input again, in pieces whose lengths its own bytes choose */
+
+static void
+ngx_fuzz_csv_check_pieces(ngx_str_t *csv, ngx_int_t whole_rc,
+    ngx_str_t *whole)
+{
+    size_t             i, n;
+    ngx_int_t          rc;
+    ngx_str_t          json, error;
+    ngx_pool_t        *pool;
+    ngx_liauto_csv_t  *parser;
+
+    pool = ngx_fuzz_pool();
+
+    parser = ngx_liauto_csv_create(pool);
+    ngx_fuzz_check(parser != NULL, "no parser");
+
+    for (i = 0; i < csv->len; i += n) {
+        n = ngx_min(csv->len - i, (size_t) (csv->data[i] % 7) + 1);
+        ngx_fuzz_check(ngx_liauto_csv_feed(parser, csv->data + i, n)
+                       == NGX_OK, "feeding a piece failed");
+    }
+
+    rc = ngx_liauto_csv_finish(parser, &json, &error);
+
+    ngx_fuzz_check(rc == whole_rc, "pieces and the whole file disagree");
+
+    if (rc == NGX_OK) {
+        ngx_fuzz_check(json.len == whole->len
+                       && ngx_memcmp(json.data, whole->data, json.len) == 0,
+                       "pieces make other JSON than the whole file");
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -91,9 +129,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc == NGX_OK) {
         ngx_fuzz_csv_check_json(&json);
+        ngx_fuzz_csv_check_pieces(&csv, rc, &json);
 
     } else {
         ngx_fuzz_check(error.len > 0, "a refused file has no reason");
+        ngx_fuzz_csv_check_pieces(&csv, rc, NULL);
     }
 
     ngx_destroy_pool(pool);
