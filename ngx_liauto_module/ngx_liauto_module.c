@@ -13,6 +13,7 @@
 #include "ngx_liauto_json.h"
 #include "ngx_liauto_webhook.h"
 #include "ngx_liauto_stream.h"
+#include "ngx_liauto_metrics.h"
 
 
 #define NGX_LIAUTO_DEFAULT_POOL_SIZE        8
@@ -665,6 +666,10 @@ ngx_liauto_check_pool_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_liauto_postconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_liauto_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_liauto_filter_init(cf);
 }
 

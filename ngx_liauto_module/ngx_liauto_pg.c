@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_liauto_pg.h"
+#include "ngx_liauto_metrics.h"
 
 
 #define NGX_LIAUTO_PG_BACKOFF         500
@@ -976,6 +977,8 @@ ngx_liauto_pg_deliver(ngx_liauto_pg_query_t *q, ngx_int_t rc, PGresult *res,
     u_char  *p;
 
     q->rc = rc;
+
+    ngx_liauto_metrics_query(rc, res);
 
     if (reason) {
         len = ngx_strlen(reason) + 1;

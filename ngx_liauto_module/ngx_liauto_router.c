@@ -16,6 +16,7 @@
 #include "ngx_liauto_api.h"
 #include "ngx_liauto_webhook.h"
 #include "ngx_liauto_stream.h"
+#include "ngx_liauto_metrics.h"
 
 
 static ngx_int_t ngx_liauto_route_match(ngx_str_t *pattern, ngx_str_t *uri,
@@ -28,6 +29,9 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("/api/v1/health"),
       ngx_liauto_ops_health, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL, NULL },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/metrics"),
+      ngx_liauto_metrics_handler, NGX_LIAUTO_ROUTE_PUBLIC, 0, NULL, NULL },
 
     { NGX_HTTP_POST, ngx_string("/api/v1/auth/login"),
       ngx_liauto_api_call,
@@ -429,6 +433,23 @@ ngx_liauto_route_t *
 ngx_liauto_route_table(void)
 {
     return ngx_liauto_routes;
+}
+
+
+/* the name of a route's method (its first, for a route with several) */
+
+const char *
+ngx_liauto_route_method_name(ngx_uint_t methods)
+{
+    ngx_liauto_method_name_t  *m;
+
+    for (m = ngx_liauto_method_names; m->name; m++) {
+        if (methods & m->method) {
+            return m->name;
+        }
+    }
+
+    return "";
 }
 
 

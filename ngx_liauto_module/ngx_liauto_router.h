@@ -56,6 +56,7 @@ struct ngx_liauto_route_s {
 
 ngx_int_t ngx_liauto_route(ngx_http_request_t *r, ngx_liauto_ctx_t *ctx);
 ngx_liauto_route_t *ngx_liauto_route_table(void);
+const char *ngx_liauto_route_method_name(ngx_uint_t methods);
 
 
 #endif /* _NGX_LIAUTO_ROUTER_H_INCLUDED_ */
