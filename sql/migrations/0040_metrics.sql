@@ -101,22 +101,23 @@ LANGUAGE sql STABLE AS $$
         liauto.metric_family('liauto_outbox', 'gauge',
             'Emails (Resend) and outbound webhook deliveries waiting to go '
             'or being sent.',
-            (SELECT liauto.metric_sample('liauto_outbox',
-                        'kind="email",state="pending"',
-                        (SELECT count(*) FROM liauto.emails
-                         WHERE status = 'pending'))
-                    || liauto.metric_sample('liauto_outbox',
-                        'kind="email",state="sending"',
-                        (SELECT count(*) FROM liauto.emails
-                         WHERE status = 'sending'))
-                    || liauto.metric_sample('liauto_outbox',
-                        'kind="webhook",state="pending"',
-                        (SELECT count(*) FROM liauto.webhook_deliveries
-                         WHERE status = 'pending'))
-                    || liauto.metric_sample('liauto_outbox',
-                        'kind="webhook",state="sending"',
-                        (SELECT count(*) FROM liauto.webhook_deliveries
-                         WHERE status = 'sending')))))
+            (SELECT string_agg(liauto.metric_sample('liauto_outbox',
+                                                    x.labels, x.n), '')
+             FROM (SELECT (SELECT count(*) FROM liauto.emails
+                           WHERE status = 'pending') AS email_pending,
+                          (SELECT count(*) FROM liauto.emails
+                           WHERE status = 'sending') AS email_sending,
+                          (SELECT count(*) FROM liauto.webhook_deliveries
+                           WHERE status = 'pending') AS webhook_pending,
+                          (SELECT count(*) FROM liauto.webhook_deliveries
+                           WHERE status = 'sending') AS webhook_sending)
+                  AS c,
+             LATERAL (VALUES
+                 ('kind="email",state="pending"', c.email_pending),
+                 ('kind="email",state="sending"', c.email_sending),
+                 ('kind="webhook",state="pending"', c.webhook_pending),
+                 ('kind="webhook",state="sending"', c.webhook_sending))
+                 AS x (labels, n))))
 $$;
 
 COMMENT ON FUNCTION api.metrics() IS
