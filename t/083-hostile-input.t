@@ -104,3 +104,25 @@ Content-Type: application/json
 --- error_code: 400
 --- response_body chomp
 {"code":"BAD_REQUEST","message":"the request body is not valid JSON","details":{"line":1,"column":36,"reason":"a NUL byte is not JSON"}}
+
+
+
+=== TEST 6: a cursor with %00 (jsonb has no \u0000) is a 400, not a 500 (t/fuzz/fuzz_query.c)
+--- request
+GET /api/v1/leads?cursor=abc%00def
+--- more_headers eval
+$::agent
+--- error_code: 400
+--- response_body chomp
+{"code":"BAD_REQUEST","message":"a query parameter holds a NUL byte","details":{"query":"%00 is not allowed"}}
+
+
+
+=== TEST 7: a NUL byte cannot cut a query parameter's name short (limit%00x=500 is not limit)
+--- request
+GET /api/v1/leads?limit%00x=500
+--- more_headers eval
+$::agent
+--- error_code: 400
+--- response_body chomp
+{"code":"BAD_REQUEST","message":"a query parameter holds a NUL byte","details":{"query":"%00 is not allowed"}}
