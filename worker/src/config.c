@@ -74,6 +74,9 @@ static const conf_key_t conf_keys[] = {
       "liauto <notifications@liauto.invalid>", 0 },
     { "LIAUTO_WEBHOOK_TIMEOUT", CONF_SECONDS,
       offsetof(liauto_config_t, webhook_timeout), "15", 0 },
+    /* SSRF guard exceptions: "127.0.0.0/8,::1" (tests, the simulator) */
+    { "LIAUTO_WEBHOOK_ALLOW_NETS", CONF_STRING,
+      offsetof(liauto_config_t, webhook_allow_nets), NULL, 0 },
     { "LIAUTO_ACCOUNT_RECHECK_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, account_recheck_seconds), "300", 0 },
     /* the polling fallback for missed webhooks (webhooks.c) */

@@ -27,6 +27,8 @@ typedef struct {
     int           resend_timeout;       /* seconds, per request */
     char         *notify_from;          /* "Name <address>" */
     int           webhook_timeout;      /* seconds, per delivery */
+    char         *webhook_allow_nets;   /* CIDRs outbound webhooks may
+                                           reach though internal */
     int           account_recheck_seconds;  /* accounts out of ok */
     int           poll_interval;        /* seconds between message polls */
     int           poll_lookback;        /* seconds a poll looks back */

@@ -160,6 +160,9 @@ worker_start(worker_t *w, const liauto_config_t *cf)
         }
     }
     w->notify = notify_create(w->loop, w->db, cf);
+    if (w->notify == NULL) {
+        return -1;
+    }
 
     /* replies and acceptances: deliveries and the fallbacks (DESIGN §6) */
     w->webhooks = webhooks_create(w->loop, w->db, cf);
