@@ -34,6 +34,12 @@ typedef struct {
     int           poll_lookback;        /* seconds a poll looks back */
     char         *webhook_url;          /* our webhooks' base URL */
     char         *webhook_secret;       /* their Unipile-Auth header */
+    int           retention_interval;   /* seconds: one run per period */
+    int           retention_batch;      /* rows per kind per transaction */
+    int           retention_email_days;
+    int           retention_delivery_days;
+    int           retention_webhook_event_days;
+    int           retention_inbox_event_days;
 } liauto_config_t;
 
 /*

@@ -1,4 +1,5 @@
--- 0038: outbound webhook subscriptions may not point inside (SSRF guard).
+-- 0038 (ops): outbound webhook subscriptions may not point inside (SSRF
+-- guard), and a retention job keeps the logs from growing forever.
 --
 -- A subscription URL is POSTed to by the worker from inside our network,
 -- so a client could make us reach this host's or the LAN's services
@@ -192,3 +193,141 @@ COMMENT ON FUNCTION api.webhook_subscriptions_create(jsonb, text[], jsonb,
     'with the signing secret, shown this once; 422 for a URL that is not '
     'http(s), carries credentials or names an internal address '
     '(liauto.webhook_url_error).';
+
+
+-- ========================================================================
+-- Retention
+-- ========================================================================
+--
+-- Delivery logs and raw payloads are kept for a while (debugging, replay,
+-- audit) and then deleted: emails sent or failed, outbound webhook
+-- deliveries delivered or failed, Unipile webhook events processed, inbox
+-- stream events, and idempotency keys past their expiry. Never anything
+-- still to do (pending, sending, unprocessed). The worker runs it once per
+-- period (engine.try_lead_job: one worker per period, whichever), in
+-- batches of a few thousand rows per transaction so a large backlog never
+-- holds long locks or one huge transaction; the ages are its settings
+-- (LIAUTO_RETENTION_*, README).
+
+CREATE FUNCTION liauto.retention_batch(p_keep jsonb, p_batch integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now     timestamptz := liauto.now();
+    v_counts  jsonb := '{}';
+    v_n       bigint;
+BEGIN
+    IF p_batch IS NULL OR p_batch < 1
+       OR (SELECT bool_or(value IS NULL OR jsonb_typeof(value) <> 'number'
+                          OR value::numeric < 1)
+           FROM jsonb_each(p_keep))
+       OR NOT p_keep ?& '{emails,webhook_deliveries,webhook_events,'
+                        'inbox_events}'
+    THEN
+        RAISE EXCEPTION 'retention_batch: p_keep needs emails, '
+                        'webhook_deliveries, webhook_events, inbox_events '
+                        '(days, >= 1) and p_batch rows (>= 1), got % and %',
+                        p_keep, p_batch
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    WITH gone AS (
+        DELETE FROM liauto.emails
+        WHERE id IN (SELECT e.id FROM liauto.emails AS e
+                     WHERE e.status IN ('sent', 'failed')
+                       AND e.created_at < v_now - make_interval(
+                               days => (p_keep ->> 'emails')::integer)
+                     LIMIT p_batch
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*) INTO v_n FROM gone;
+    v_counts := v_counts || jsonb_build_object('emails', v_n);
+
+    WITH gone AS (
+        DELETE FROM liauto.webhook_deliveries
+        WHERE id IN (SELECT d.id FROM liauto.webhook_deliveries AS d
+                     WHERE d.status IN ('delivered', 'failed')
+                       AND d.created_at < v_now - make_interval(
+                               days => (p_keep ->> 'webhook_deliveries')
+                                           ::integer)
+                     LIMIT p_batch
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*) INTO v_n FROM gone;
+    v_counts := v_counts || jsonb_build_object('webhook_deliveries', v_n);
+
+    WITH gone AS (
+        DELETE FROM liauto.webhook_events
+        WHERE id IN (SELECT w.id FROM liauto.webhook_events AS w
+                     WHERE w.processed_at IS NOT NULL
+                       AND w.received_at < v_now - make_interval(
+                               days => (p_keep ->> 'webhook_events')
+                                           ::integer)
+                     LIMIT p_batch
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*) INTO v_n FROM gone;
+    v_counts := v_counts || jsonb_build_object('webhook_events', v_n);
+
+    WITH gone AS (
+        DELETE FROM liauto.inbox_events
+        WHERE id IN (SELECT i.id FROM liauto.inbox_events AS i
+                     WHERE i.created_at < v_now - make_interval(
+                               days => (p_keep ->> 'inbox_events')::integer)
+                     ORDER BY i.created_at
+                     LIMIT p_batch
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*) INTO v_n FROM gone;
+    v_counts := v_counts || jsonb_build_object('inbox_events', v_n);
+
+    -- expired keys are already treated as absent (0001): nothing to keep
+    WITH gone AS (
+        DELETE FROM liauto.idempotency_keys AS k
+        USING (SELECT x.user_id, x.key FROM liauto.idempotency_keys AS x
+               WHERE x.expires_at < v_now
+               ORDER BY x.expires_at
+               LIMIT p_batch
+               FOR UPDATE SKIP LOCKED) AS old
+        WHERE k.user_id = old.user_id AND k.key = old.key
+        RETURNING 1)
+    SELECT count(*) INTO v_n FROM gone;
+    v_counts := v_counts || jsonb_build_object('idempotency_keys', v_n);
+
+    RETURN v_counts;
+END
+$$;
+
+COMMENT ON FUNCTION liauto.retention_batch(jsonb, integer) IS
+    'Deletes at most p_batch rows of each kind older than p_keep''s days '
+    '({"emails": 90, "webhook_deliveries": 90, "webhook_events": 30, '
+    '"inbox_events": 7}): emails sent or failed, webhook deliveries '
+    'delivered or failed, webhook events processed, inbox events, and '
+    'idempotency keys past expires_at. Returns the count per kind; call '
+    'again while any equals p_batch.';
+
+CREATE FUNCTION liauto.retention_start(p_period_seconds integer,
+                                       p_keep jsonb, p_batch integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_period_seconds IS NULL OR p_period_seconds < 1 THEN
+        RAISE EXCEPTION 'retention_start: the period must be >= 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF NOT engine.try_lead_job('retention', to_timestamp(
+               floor(extract(epoch FROM liauto.now()) / p_period_seconds)
+               * p_period_seconds))
+    THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN liauto.retention_batch(p_keep, p_batch);
+END
+$$;
+
+COMMENT ON FUNCTION liauto.retention_start(integer, jsonb, integer) IS
+    'The first batch of this period''s retention run, for exactly one '
+    'caller per period of p_period_seconds (committed with it); NULL for '
+    'the others. The caller goes on with liauto.retention_batch.';
