@@ -281,11 +281,13 @@ BEGIN
     SELECT count(*) INTO v_n FROM gone;
     v_counts := v_counts || jsonb_build_object('inbox_events', v_n);
 
-    -- expired keys are already treated as absent (0001): nothing to keep
+    -- expired keys are already treated as absent: nothing to keep. Their
+    -- expiry is on the database's clock (api.dispatch_idempotent, 0002),
+    -- not liauto.now(), so a moved engine clock cannot drop live keys.
     WITH gone AS (
         DELETE FROM liauto.idempotency_keys AS k
         USING (SELECT x.user_id, x.key FROM liauto.idempotency_keys AS x
-               WHERE x.expires_at < v_now
+               WHERE x.expires_at < now()
                ORDER BY x.expires_at
                LIMIT p_batch
                FOR UPDATE SKIP LOCKED) AS old

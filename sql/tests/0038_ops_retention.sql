@@ -69,9 +69,10 @@ VALUES ('a0000000-0000-0000-0000-000000000001', 'message.created',
 INSERT INTO liauto.idempotency_keys (user_id, key, fingerprint, created_at,
                                      expires_at)
 SELECT 'a1000000-0000-0000-0000-000000000001', 'key-' || a.name || '-' || i,
-       sha256(convert_to(a.name || i, 'UTF8')), a.at - interval '1 day',
-       CASE WHEN a.name = 'old' THEN '2027-03-01 11:00Z'::timestamptz
-            ELSE '2027-03-01 13:00Z' END
+       sha256(convert_to(a.name || i, 'UTF8')), now() - interval '1 day',
+       -- on the database's clock, as api.dispatch_idempotent reads it
+       CASE WHEN a.name = 'old' THEN now() - interval '1 hour'
+            ELSE now() + interval '1 hour' END
 FROM ages AS a, generate_series(1, 3) AS i;
 
 CREATE FUNCTION pg_temp.keep() RETURNS jsonb LANGUAGE sql AS $$
