@@ -511,6 +511,8 @@ config_log(const liauto_config_t *cf)
             break;
         case CONF_SECONDS:
         case CONF_MILLISECONDS:
+        case CONF_DAYS:
+        case CONF_ROWS:
             snprintf(number, sizeof(number), "%d", *(const int *) field);
             value = number;
             break;

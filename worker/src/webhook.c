@@ -137,7 +137,9 @@ delivery_answered(const http_response_t *res, void *data)
     webhook_classify(res, &v);
 
     /* curl only says it could not connect: say why, and do not retry */
-    if (res->curl_code != CURLE_OK && call->refused[0] != '\0') {
+    if (res->curl_code == CURLE_COULDNT_CONNECT
+        && call->refused[0] != '\0')
+    {
         v.outcome = WEBHOOK_FAILED;
         snprintf(v.reason, sizeof(v.reason), "refused: %s", call->refused);
     }
