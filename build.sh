@@ -384,6 +384,15 @@ cmd_up() {
     webhook_secret=$(webhook_secret)
     export LIAUTO_WEBHOOK_URL="${LIAUTO_WEBHOOK_URL:-http://127.0.0.1:$LIAUTO_PORT/api/v1/webhooks/unipile}"
     export LIAUTO_WEBHOOK_SECRET=$webhook_secret
+    # outbound webhooks (SSRF guard, 0038): the local stack may subscribe
+    # receivers on this machine; a deployment leaves both unset
+    export LIAUTO_WEBHOOK_ALLOW_NETS="${LIAUTO_WEBHOOK_ALLOW_NETS-127.0.0.0/8,::1}"
+    # (a setting of our own: only a superuser may put it on the database)
+    pg_run psql -q -p "$LIAUTO_PG_PORT" -d liauto -v ON_ERROR_STOP=1 \
+        -v nets="$LIAUTO_WEBHOOK_ALLOW_NETS" <<'SQL'
+SELECT format('ALTER DATABASE liauto SET liauto.webhook_allow_nets = %L',
+              :'nets') \gexec
+SQL
     # restarted, so that it runs what was just built
     worker_stop
     log "starting liauto-worker"

@@ -399,117 +399,23 @@ ngx_liauto_api_path(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 }
 
 
-/*
- * The query string as a flat JSON object of decoded strings.  A parameter
- * given twice is refused: which one would win is not obvious to a caller.
- */
+/* the query string as a JSON object; NGX_DONE: answered 400 */
 
 static ngx_int_t
 ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 {
-    u_char              *p, *last, *amp, *eq, *dst, *src;
-    json_t              *obj;
-    ngx_str_t            key, value;
-    ngx_http_request_t  *r;
-    char                *dump;
-    size_t               len;
-    u_char               buf[2][1024];
+    ngx_int_t                  rc;
+    ngx_liauto_json_refusal_t  why;
 
-    r = ctx->request;
+    rc = ngx_liauto_json_query(ctx->request->pool, &ctx->request->args, out,
+                               &why);
 
-    obj = json_object();
-    if (obj == NULL) {
-        return NGX_ERROR;
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        if (amp == p) {
-            p++;
-            continue;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        key.data = p;
-        key.len = (eq ? eq : amp) - p;
-        value.data = eq ? eq + 1 : amp;
-        value.len = amp - value.data;
-
-        if (key.len >= sizeof(buf[0]) || value.len >= sizeof(buf[1])) {
-            json_decref(obj);
-            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
-                                              "too long", "query",
-                                              "at most 1023 bytes each");
-        }
-
-        /* application/x-www-form-urlencoded: '+' is a space */
-        for (src = key.data; src < key.data + key.len; src++) {
-            buf[0][src - key.data] = (*src == '+') ? ' ' : *src;
-        }
-        for (src = value.data; src < value.data + value.len; src++) {
-            buf[1][src - value.data] = (*src == '+') ? ' ' : *src;
-        }
-
-        src = buf[0];
-        dst = buf[0];
-        ngx_unescape_uri(&dst, &src, key.len, 0);
-        *dst = '\0';
-
-        src = buf[1];
-        dst = buf[1];
-        ngx_unescape_uri(&dst, &src, value.len, 0);
-        len = dst - buf[1];
-
-        if (json_object_get(obj, (char *) buf[0]) != NULL) {
-            json_decref(obj);
-            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
-                                              "given twice",
-                                              (char *) buf[0],
-                                              "given more than once");
-        }
-
-        if (json_object_set_new(obj, (char *) buf[0],
-                                json_stringn((char *) buf[1], len))
-            != 0)
-        {
-            json_decref(obj);
-            return ngx_liauto_api_bad_request(ctx, "a query parameter is "
-                                              "not valid UTF-8",
-                                              "query",
-                                              "must be UTF-8 text");
-        }
-
-        p = amp + 1;
-    }
-
-    dump = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-
-    if (dump == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(dump) + 1;
-    out->data = ngx_pnalloc(r->pool, len);
-
-    if (out->data == NULL) {
-        free(dump);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, dump, len);
-    out->len = len - 1;
-    free(dump);
-
-    return NGX_OK;
+    return ngx_liauto_api_bad_request(ctx, why.message, (char *) why.field,
+                                      why.reason);
 }
 
 

@@ -19,6 +19,9 @@ typedef struct {
 
 static ngx_int_t ngx_liauto_json_details(ngx_pool_t *pool, int line,
     int column, const char *reason, ngx_str_t *details);
+static ngx_int_t ngx_liauto_json_query_refuse(ngx_pool_t *pool,
+    json_t *obj, ngx_liauto_json_refusal_t *why, const char *message,
+    u_char *field, const char *reason);
 
 
 static ngx_liauto_status_code_t  ngx_liauto_status_codes[] = {
@@ -215,6 +218,158 @@ ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text, size_t flags,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The query string as a flat JSON object of decoded strings, NUL-ended in
+ * out.  NGX_DECLINED with *why when it cannot be one: a parameter given
+ * twice (which one would win is not obvious to a caller), too long, not
+ * UTF-8, or holding a NUL byte ("%00": jsonb has no \u0000, and a key would
+ * end there).  Needs no request: t/fuzz/fuzz_query.c calls it with bytes.
+ */
+
+ngx_int_t
+ngx_liauto_json_query(ngx_pool_t *pool, ngx_str_t *args, ngx_str_t *out,
+    ngx_liauto_json_refusal_t *why)
+{
+    u_char     *p, *last, *amp, *eq, *dst, *src;
+    json_t     *obj;
+    ngx_str_t   key, value;
+    char       *dump;
+    size_t      len, key_len;
+    u_char      buf[2][1024];
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = args->data;
+    last = p + args->len;
+
+    while (p < last) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp == p) {
+            p++;
+            continue;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        key.data = p;
+        key.len = (eq ? eq : amp) - p;
+        value.data = eq ? eq + 1 : amp;
+        value.len = amp - value.data;
+
+        if (key.len >= sizeof(buf[0]) || value.len >= sizeof(buf[1])) {
+            return ngx_liauto_json_query_refuse(pool, obj, why,
+                                                "a query parameter is too "
+                                                "long", (u_char *) "query",
+                                                "at most 1023 bytes each");
+        }
+
+        /* application/x-www-form-urlencoded: '+' is a space */
+        for (src = key.data; src < key.data + key.len; src++) {
+            buf[0][src - key.data] = (*src == '+') ? ' ' : *src;
+        }
+        for (src = value.data; src < value.data + value.len; src++) {
+            buf[1][src - value.data] = (*src == '+') ? ' ' : *src;
+        }
+
+        src = buf[0];
+        dst = buf[0];
+        ngx_unescape_uri(&dst, &src, key.len, 0);
+        key_len = dst - buf[0];
+        *dst = '\0';
+
+        src = buf[1];
+        dst = buf[1];
+        ngx_unescape_uri(&dst, &src, value.len, 0);
+        len = dst - buf[1];
+
+        if (ngx_strlen(buf[0]) != key_len
+            || ngx_strlchr(buf[1], buf[1] + len, '\0') != NULL)
+        {
+            return ngx_liauto_json_query_refuse(pool, obj, why,
+                                                "a query parameter holds a "
+                                                "NUL byte",
+                                                (u_char *) "query",
+                                                "%00 is not allowed");
+        }
+
+        if (json_object_get(obj, (char *) buf[0]) != NULL) {
+            return ngx_liauto_json_query_refuse(pool, obj, why,
+                                                "a query parameter is "
+                                                "given twice", buf[0],
+                                                "given more than once");
+        }
+
+        if (json_object_set_new(obj, (char *) buf[0],
+                                json_stringn((char *) buf[1], len))
+            != 0)
+        {
+            return ngx_liauto_json_query_refuse(pool, obj, why,
+                                                "a query parameter is not "
+                                                "valid UTF-8",
+                                                (u_char *) "query",
+                                                "must be UTF-8 text");
+        }
+
+        p = amp + 1;
+    }
+
+    dump = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(dump) + 1;
+    out->data = ngx_pnalloc(pool, len);
+
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, len);
+    out->len = len - 1;
+    free(dump);
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED with *why; field is copied out of the parser's buffer */
+
+static ngx_int_t
+ngx_liauto_json_query_refuse(ngx_pool_t *pool, json_t *obj,
+    ngx_liauto_json_refusal_t *why, const char *message, u_char *field,
+    const char *reason)
+{
+    size_t  len;
+
+    json_decref(obj);
+
+    why->message = message;
+    why->reason = reason;
+
+    len = ngx_strlen(field) + 1;
+    why->field = ngx_pnalloc(pool, len);
+
+    if (why->field == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(why->field, field, len);
+
+    return NGX_DECLINED;
 }
 
 

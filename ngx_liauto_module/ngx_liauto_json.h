@@ -15,11 +15,21 @@
 #include <jansson.h>
 
 
+/* why a query string is refused: a 400 saying field: reason */
+typedef struct {
+    const char  *message;
+    u_char      *field;              /* NUL-terminated */
+    const char  *reason;
+} ngx_liauto_json_refusal_t;
+
+
 size_t ngx_liauto_utf8_len(u_char *p, u_char *last);
 ngx_int_t ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 ngx_int_t ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text,
     size_t flags, json_t **out, ngx_str_t *details);
+ngx_int_t ngx_liauto_json_query(ngx_pool_t *pool, ngx_str_t *args,
+    ngx_str_t *out, ngx_liauto_json_refusal_t *why);
 ngx_int_t ngx_liauto_envelope(ngx_pool_t *pool, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *details,
     ngx_str_t *out);

@@ -28,20 +28,29 @@
 #define NGX_LIAUTO_WEBHOOK_DIGEST_LEN 32
 
 
+typedef struct {
+    const char  *name;
+    size_t       offset;
+} ngx_liauto_webhook_kept_t;
+
+
 static ngx_liauto_webhook_conf_t *ngx_liauto_webhook_conf(
     ngx_http_request_t *r);
 static ngx_int_t ngx_liauto_webhook_secret_ok(ngx_http_request_t *r,
     ngx_liauto_webhook_conf_t *wcf);
-static ngx_int_t ngx_liauto_webhook_verify(ngx_http_request_t *r,
-    ngx_liauto_webhook_conf_t *wcf, ngx_str_t *body, const char **why);
+static ngx_str_t *ngx_liauto_webhook_value(ngx_http_request_t *r,
+    const char *lowcase_name);
+static ngx_int_t ngx_liauto_webhook_verify(ngx_liauto_webhook_conf_t *wcf,
+    ngx_liauto_webhook_delivery_t *d, ngx_liauto_webhook_verdict_t *v);
 static ngx_int_t ngx_liauto_webhook_mac(EVP_PKEY *key, ngx_str_t *id,
     ngx_str_t *ts, ngx_str_t *body, u_char *out);
 static ngx_int_t ngx_liauto_webhook_sig_matches(ngx_str_t *header,
     u_char *expected);
-static ngx_int_t ngx_liauto_webhook_object(ngx_liauto_ctx_t *ctx,
-    ngx_str_t *body);
-static ngx_int_t ngx_liauto_webhook_headers(ngx_http_request_t *r,
-    ngx_liauto_webhook_conf_t *wcf, const char *auth, ngx_str_t *out);
+static ngx_int_t ngx_liauto_webhook_object(ngx_pool_t *pool,
+    ngx_str_t *body, ngx_liauto_webhook_verdict_t *v);
+static ngx_int_t ngx_liauto_webhook_headers(ngx_pool_t *pool,
+    ngx_liauto_webhook_conf_t *wcf, ngx_liauto_webhook_delivery_t *d,
+    const char *auth, ngx_str_t *out);
 static ngx_int_t ngx_liauto_webhook_refuse(ngx_liauto_ctx_t *ctx,
     ngx_uint_t status, const char *message, const char *why);
 static void ngx_liauto_webhook_free_key(void *data);
@@ -49,12 +58,14 @@ static void ngx_liauto_webhook_free_key(void *data);
 
 /* what is kept of a delivery's headers, besides how it was authenticated */
 
-static const char  *ngx_liauto_webhook_kept_headers[] = {
-    "content-type",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    NULL
+static ngx_liauto_webhook_kept_t  ngx_liauto_webhook_kept_headers[] = {
+    { "content-type",
+      offsetof(ngx_liauto_webhook_delivery_t, content_type) },
+    { "user-agent", offsetof(ngx_liauto_webhook_delivery_t, user_agent) },
+    { "webhook-id", offsetof(ngx_liauto_webhook_delivery_t, id) },
+    { "webhook-timestamp",
+      offsetof(ngx_liauto_webhook_delivery_t, timestamp) },
+    { NULL, 0 }
 };
 
 
@@ -104,52 +115,96 @@ ngx_liauto_webhook_admit(ngx_liauto_ctx_t *ctx)
 ngx_int_t
 ngx_liauto_webhook_deliver(ngx_liauto_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   body, headers;
-    const char                 *auth, *why;
-    ngx_http_request_t         *r;
-    ngx_liauto_webhook_conf_t  *wcf;
+    ngx_int_t                       rc;
+    ngx_http_request_t             *r;
+    ngx_liauto_webhook_kept_t      *kept;
+    ngx_liauto_webhook_conf_t      *wcf;
+    ngx_liauto_webhook_verdict_t    v;
+    ngx_liauto_webhook_delivery_t   d;
 
     r = ctx->request;
     wcf = ngx_liauto_webhook_conf(r);
 
-    if (ngx_liauto_api_read_body(r, &body) != NGX_OK) {
+    if (ngx_liauto_api_read_body(r, &d.body) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    rc = ngx_liauto_webhook_secret_ok(r, wcf);
+    d.secret = wcf->secret_digest.len
+               ? ngx_liauto_webhook_value(r, (char *) wcf->header.data)
+               : NULL;
+    d.signature = ngx_liauto_webhook_value(r, "webhook-signature");
+
+    for (kept = ngx_liauto_webhook_kept_headers; kept->name; kept++) {
+        *(ngx_str_t **) ((u_char *) &d + kept->offset) =
+            ngx_liauto_webhook_value(r, kept->name);
+    }
+
+    rc = ngx_liauto_webhook_accept(r->pool, wcf, &d, &v);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "liauto: webhook delivery to \"%V\": checking it "
+                      "failed (SHA-256, HMAC or memory)", &r->uri);
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = (v.status == NGX_HTTP_UNAUTHORIZED)
+             ? ngx_liauto_webhook_refuse(ctx, v.status, v.message, v.why)
+             : ngx_liauto_api_refuse(ctx, v.status, v.message, &v.details);
+
+        return (rc == NGX_DONE) ? ctx->rc : rc;
+    }
+
+    ctx->query.values[0] = (char *) d.body.data;
+    ctx->query.values[1] = (char *) v.headers.data;
+    ctx->query.nparams = 2;
+
+    return ngx_liauto_query(ctx, ctx->route->sql, ngx_liauto_api_done);
+}
+
+
+/*
+ * A delivery's verdict from its bytes alone (no request: t/fuzz/
+ * fuzz_webhook.c calls it): NGX_OK with v->headers, what is stored next
+ * to the body; NGX_DECLINED with v->status 401 (v->why) or 400
+ * (v->details); NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_liauto_webhook_accept(ngx_pool_t *pool, ngx_liauto_webhook_conf_t *wcf,
+    ngx_liauto_webhook_delivery_t *d, ngx_liauto_webhook_verdict_t *v)
+{
+    ngx_int_t    rc;
+    const char  *auth;
+
+    ngx_memzero(v, sizeof(ngx_liauto_webhook_verdict_t));
+
+    rc = ngx_liauto_webhook_secret_matches(wcf, d->secret);
     auth = "secret";
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_liauto_webhook_verify(r, wcf, &body, &why);
+        rc = ngx_liauto_webhook_verify(wcf, d, v);
         auth = "signature";
     }
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_liauto_webhook_refuse(ctx, NGX_HTTP_UNAUTHORIZED,
-                                       "webhook authentication failed", why);
-        return (rc == NGX_DONE) ? ctx->rc : rc;
+        v->status = NGX_HTTP_UNAUTHORIZED;
+        v->message = "webhook authentication failed";
+        return NGX_DECLINED;
     }
 
     if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
-    rc = ngx_liauto_webhook_object(ctx, &body);
+    rc = ngx_liauto_webhook_object(pool, &d->body, v);
 
     if (rc != NGX_OK) {
-        return (rc == NGX_DONE) ? ctx->rc : rc;
+        return rc;
     }
 
-    if (ngx_liauto_webhook_headers(r, wcf, auth, &headers) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ctx->query.values[0] = (char *) body.data;
-    ctx->query.values[1] = (char *) headers.data;
-    ctx->query.nparams = 2;
-
-    return ngx_liauto_query(ctx, ctx->route->sql, ngx_liauto_api_done);
+    return ngx_liauto_webhook_headers(pool, wcf, d, auth, &v->headers);
 }
 
 
@@ -164,30 +219,47 @@ ngx_liauto_webhook_conf(ngx_http_request_t *r)
 }
 
 
-/*
- * NGX_OK: the secret header is there and right.  Digests of equal length
- * are compared in constant time, so neither the secret's bytes nor its
- * length show in the timing.
- */
-
 static ngx_int_t
 ngx_liauto_webhook_secret_ok(ngx_http_request_t *r,
     ngx_liauto_webhook_conf_t *wcf)
 {
-    u_char            md[EVP_MAX_MD_SIZE];
-    ngx_table_elt_t  *h;
-
     if (wcf->secret_digest.len == 0) {
         return NGX_DECLINED;
     }
 
-    h = ngx_liauto_api_header(r, (char *) wcf->header.data);
-    if (h == NULL) {
+    return ngx_liauto_webhook_secret_matches(wcf,
+               ngx_liauto_webhook_value(r, (char *) wcf->header.data));
+}
+
+
+static ngx_str_t *
+ngx_liauto_webhook_value(ngx_http_request_t *r, const char *lowcase_name)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_liauto_api_header(r, lowcase_name);
+
+    return h ? &h->value : NULL;
+}
+
+
+/*
+ * NGX_OK: value (the secret header's, NULL when absent) is the secret.
+ * Digests of equal length are compared in constant time, so neither the
+ * secret's bytes nor its length show in the timing.
+ */
+
+ngx_int_t
+ngx_liauto_webhook_secret_matches(ngx_liauto_webhook_conf_t *wcf,
+    ngx_str_t *value)
+{
+    u_char  md[EVP_MAX_MD_SIZE];
+
+    if (wcf->secret_digest.len == 0 || value == NULL) {
         return NGX_DECLINED;
     }
 
-    if (EVP_Digest(h->value.data, h->value.len, md, NULL, EVP_sha256(),
-                   NULL)
+    if (EVP_Digest(value->data, value->len, md, NULL, EVP_sha256(), NULL)
         != 1)
     {
         return NGX_ERROR;
@@ -199,35 +271,30 @@ ngx_liauto_webhook_secret_ok(ngx_http_request_t *r,
 }
 
 
-/* Standard Webhooks: NGX_OK, NGX_DECLINED with *why, or NGX_ERROR */
+/* Standard Webhooks: NGX_OK, NGX_DECLINED with v->why, or NGX_ERROR */
 
 static ngx_int_t
-ngx_liauto_webhook_verify(ngx_http_request_t *r,
-    ngx_liauto_webhook_conf_t *wcf, ngx_str_t *body, const char **why)
+ngx_liauto_webhook_verify(ngx_liauto_webhook_conf_t *wcf,
+    ngx_liauto_webhook_delivery_t *d, ngx_liauto_webhook_verdict_t *v)
 {
-    time_t            ts, now;
-    u_char            expected[NGX_LIAUTO_WEBHOOK_SIG_LEN];
-    ngx_table_elt_t  *id, *timestamp, *sig;
+    time_t  ts, now;
+    u_char  expected[NGX_LIAUTO_WEBHOOK_SIG_LEN];
 
     if (wcf->signing_key == NULL) {
-        *why = "missing or wrong secret header";
+        v->why = "missing or wrong secret header";
         return NGX_DECLINED;
     }
 
-    id = ngx_liauto_api_header(r, "webhook-id");
-    timestamp = ngx_liauto_api_header(r, "webhook-timestamp");
-    sig = ngx_liauto_api_header(r, "webhook-signature");
-
-    if (id == NULL || timestamp == NULL || sig == NULL) {
-        *why = "webhook-id, webhook-timestamp and webhook-signature are "
-               "all required";
+    if (d->id == NULL || d->timestamp == NULL || d->signature == NULL) {
+        v->why = "webhook-id, webhook-timestamp and webhook-signature are "
+                 "all required";
         return NGX_DECLINED;
     }
 
-    ts = ngx_atotm(timestamp->value.data, timestamp->value.len);
+    ts = ngx_atotm(d->timestamp->data, d->timestamp->len);
 
     if (ts == NGX_ERROR) {
-        *why = "webhook-timestamp is not a Unix time in seconds";
+        v->why = "webhook-timestamp is not a Unix time in seconds";
         return NGX_DECLINED;
     }
 
@@ -235,21 +302,19 @@ ngx_liauto_webhook_verify(ngx_http_request_t *r,
     now = ngx_time();
 
     if (ts < now - wcf->tolerance || ts > now + wcf->tolerance) {
-        *why = "webhook-timestamp is outside the tolerance";
+        v->why = "webhook-timestamp is outside the tolerance";
         return NGX_DECLINED;
     }
 
-    if (ngx_liauto_webhook_mac(wcf->signing_key, &id->value,
-                               &timestamp->value, body, expected)
+    if (ngx_liauto_webhook_mac(wcf->signing_key, d->id, d->timestamp,
+                               &d->body, expected)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "liauto: webhook signature: HMAC-SHA256 failed");
         return NGX_ERROR;
     }
 
-    if (ngx_liauto_webhook_sig_matches(&sig->value, expected) != NGX_OK) {
-        *why = "no valid webhook-signature";
+    if (ngx_liauto_webhook_sig_matches(d->signature, expected) != NGX_OK) {
+        v->why = "no valid webhook-signature";
         return NGX_DECLINED;
     }
 
@@ -340,19 +405,28 @@ ngx_liauto_webhook_sig_matches(ngx_str_t *header, u_char *expected)
 }
 
 
-/* NGX_OK: the body is a JSON object; NGX_DONE: answered 400 */
+/* NGX_OK: the body is a JSON object; NGX_DECLINED: 400, v->details why */
 
 static ngx_int_t
-ngx_liauto_webhook_object(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
+ngx_liauto_webhook_object(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_liauto_webhook_verdict_t *v)
 {
     json_t     *json;
     ngx_int_t   rc, is_object;
-    ngx_str_t   details = ngx_string("{\"body\":\"must be an object\"}");
+
+    v->status = NGX_HTTP_BAD_REQUEST;
+
+    if (body->len == 0) {
+        v->message = "a JSON request body is required";
+        ngx_str_set(&v->details, "{\"body\":\"missing\"}");
+        return NGX_DECLINED;
+    }
 
     /* duplicate keys are the sender's business: not refused */
-    rc = ngx_liauto_api_parse_json(ctx, body, 0, &json);
+    rc = ngx_liauto_json_check(pool, body, 0, &json, &v->details);
 
     if (rc != NGX_OK) {
+        v->message = "the request body is not valid JSON";
         return rc;
     }
 
@@ -360,10 +434,12 @@ ngx_liauto_webhook_object(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
     json_decref(json);
 
     if (!is_object) {
-        return ngx_liauto_api_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "the request body must be a JSON "
-                                     "object", &details);
+        v->message = "the request body must be a JSON object";
+        ngx_str_set(&v->details, "{\"body\":\"must be an object\"}");
+        return NGX_DECLINED;
     }
+
+    v->status = 0;
 
     return NGX_OK;
 }
@@ -372,33 +448,42 @@ ngx_liauto_webhook_object(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
 /* {"content-type":..,"webhook-id":..,"liauto-auth":"secret"}, NUL-ended */
 
 static ngx_int_t
-ngx_liauto_webhook_headers(ngx_http_request_t *r,
-    ngx_liauto_webhook_conf_t *wcf, const char *auth, ngx_str_t *out)
+ngx_liauto_webhook_headers(ngx_pool_t *pool, ngx_liauto_webhook_conf_t *wcf,
+    ngx_liauto_webhook_delivery_t *d, const char *auth, ngx_str_t *out)
 {
-    char              *dump;
-    json_t            *obj;
-    const char       **name;
-    ngx_table_elt_t   *h;
+    char                       *dump;
+    json_t                     *obj;
+    ngx_str_t                  *value;
+    ngx_liauto_webhook_kept_t  *kept;
 
     obj = json_object();
     if (obj == NULL) {
         return NGX_ERROR;
     }
 
-    for (name = ngx_liauto_webhook_kept_headers; *name; name++) {
+    for (kept = ngx_liauto_webhook_kept_headers; kept->name; kept++) {
 
         /* the secret never reaches the database, whatever it is named */
-        if (ngx_strcmp(*name, wcf->header.data) == 0) {
+        if (wcf->header.data
+            && ngx_strcmp(kept->name, wcf->header.data) == 0)
+        {
             continue;
         }
 
-        h = ngx_liauto_api_header(r, *name);
+        value = *(ngx_str_t **) ((u_char *) d + kept->offset);
 
-        if (h) {
-            /* a value that is not UTF-8 is left out (set_new fails) */
-            (void) json_object_set_new(obj, *name,
-                                       json_stringn((char *) h->value.data,
-                                                    h->value.len));
+        /*
+         * a value jsonb cannot hold is left out: not UTF-8 (set_new
+         * fails) or with a NUL byte (nginx refuses those in headers, but
+         * a \u0000 would make the delivery a 500 and lose it)
+         */
+        if (value
+            && ngx_strlchr(value->data, value->data + value->len, '\0')
+               == NULL)
+        {
+            (void) json_object_set_new(obj, kept->name,
+                                       json_stringn((char *) value->data,
+                                                    value->len));
         }
     }
 
@@ -415,7 +500,7 @@ ngx_liauto_webhook_headers(ngx_http_request_t *r,
     }
 
     out->len = ngx_strlen(dump);
-    out->data = ngx_pnalloc(r->pool, out->len + 1);
+    out->data = ngx_pnalloc(pool, out->len + 1);
 
     if (out->data == NULL) {
         free(dump);

@@ -57,7 +57,7 @@ SELECT is((SELECT a #>> '{body,client_id}' FROM created),
 
 SELECT is(pg_temp.call('api.webhook_subscriptions_create', pg_temp.admin(),
                        '{}', '{}',
-                       '{"url": "http://127.0.0.1:9/all",
+                       '{"url": "http://hooks.example:9/all",
                          "client_id": "a0000000-0000-0000-0000-000000000001",
                          "events": ["lead.replied", "lead.connected",
                                     "campaign.completed"]}') ->> 'status',

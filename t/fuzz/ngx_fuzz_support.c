@@ -147,3 +147,54 @@ ngx_http_output_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_fuzz_unreachable();
     return NGX_ERROR;
 }
+
+
+/* the request side of ngx_liauto_webhook.c, which fuzz_webhook.c skips */
+
+ngx_table_elt_t *
+ngx_liauto_api_header(ngx_http_request_t *r, const char *lowcase_name)
+{
+    ngx_fuzz_unreachable();
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_liauto_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_fuzz_unreachable();
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_liauto_api_refuse(ngx_liauto_ctx_t *ctx, ngx_uint_t status,
+    const char *message, ngx_str_t *details)
+{
+    ngx_fuzz_unreachable();
+    return NGX_ERROR;
+}
+
+
+void
+ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res)
+{
+    ngx_fuzz_unreachable();
+}
+
+
+ngx_int_t
+ngx_liauto_query(ngx_liauto_ctx_t *ctx, const char *sql,
+    ngx_liauto_pg_handler_pt handler)
+{
+    ngx_fuzz_unreachable();
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_discard_request_body(ngx_http_request_t *r)
+{
+    ngx_fuzz_unreachable();
+    return NGX_ERROR;
+}

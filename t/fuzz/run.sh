@@ -10,7 +10,7 @@ OUT="$ROOT/build/fuzz"
 SECONDS_EACH=${1:?usage: run.sh SECONDS [HARNESS ...]}
 shift
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(jwt json_body csv template)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(jwt json_body csv template webhook query)
 
 failed=()
 mkdir -p "$OUT/crashes"

@@ -20,6 +20,8 @@ typedef enum {
     CONF_CONNINFO,
     CONF_SECONDS,
     CONF_MILLISECONDS,
+    CONF_DAYS,
+    CONF_ROWS,
     CONF_LOG_LEVEL
 } conf_type_t;
 
@@ -74,6 +76,9 @@ static const conf_key_t conf_keys[] = {
       "liauto <notifications@liauto.invalid>", 0 },
     { "LIAUTO_WEBHOOK_TIMEOUT", CONF_SECONDS,
       offsetof(liauto_config_t, webhook_timeout), "15", 0 },
+    /* SSRF guard exceptions: "127.0.0.0/8,::1" (tests, the simulator) */
+    { "LIAUTO_WEBHOOK_ALLOW_NETS", CONF_STRING,
+      offsetof(liauto_config_t, webhook_allow_nets), NULL, 0 },
     { "LIAUTO_ACCOUNT_RECHECK_SECONDS", CONF_SECONDS,
       offsetof(liauto_config_t, account_recheck_seconds), "300", 0 },
     /* the polling fallback for missed webhooks (webhooks.c) */
@@ -86,6 +91,19 @@ static const conf_key_t conf_keys[] = {
       offsetof(liauto_config_t, webhook_url), NULL, 0 },
     { "LIAUTO_WEBHOOK_SECRET", CONF_STRING,
       offsetof(liauto_config_t, webhook_secret), NULL, CONF_SECRET },
+    /* retention (retention.c, 0038): how long logs are kept */
+    { "LIAUTO_RETENTION_INTERVAL", CONF_SECONDS,
+      offsetof(liauto_config_t, retention_interval), "3600", 0 },
+    { "LIAUTO_RETENTION_BATCH", CONF_ROWS,
+      offsetof(liauto_config_t, retention_batch), "5000", 0 },
+    { "LIAUTO_RETENTION_EMAIL_DAYS", CONF_DAYS,
+      offsetof(liauto_config_t, retention_email_days), "90", 0 },
+    { "LIAUTO_RETENTION_DELIVERY_DAYS", CONF_DAYS,
+      offsetof(liauto_config_t, retention_delivery_days), "90", 0 },
+    { "LIAUTO_RETENTION_WEBHOOK_EVENT_DAYS", CONF_DAYS,
+      offsetof(liauto_config_t, retention_webhook_event_days), "30", 0 },
+    { "LIAUTO_RETENTION_INBOX_EVENT_DAYS", CONF_DAYS,
+      offsetof(liauto_config_t, retention_inbox_event_days), "7", 0 },
 };
 
 #define CONF_NKEYS  (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -113,8 +131,9 @@ find_key(const char *name)
 }
 
 
+/* a whole number of seconds, milliseconds, days or rows, 1..86400 */
 static int
-parse_seconds(const char *value, int *out)
+parse_whole(const char *value, int *out)
 {
     long   n;
     char  *end;
@@ -197,12 +216,15 @@ set_value(liauto_config_t *cf, const conf_key_t *key, const char *value,
 
     case CONF_SECONDS:
     case CONF_MILLISECONDS:
-        if (parse_seconds(value, (int *) field) != 0) {
+    case CONF_DAYS:
+    case CONF_ROWS:
+        if (parse_whole(value, (int *) field) != 0) {
             errbuf_set(err, errlen, "%s: %s: invalid number \"%s\" "
                        "(expected whole %s, 1..%d)",
                        origin, key->name, value,
                        key->type == CONF_SECONDS ? "seconds"
-                                                 : "milliseconds",
+                       : key->type == CONF_MILLISECONDS ? "milliseconds"
+                       : key->type == CONF_DAYS ? "days" : "rows",
                        CONF_SECONDS_MAX);
             return -1;
         }
@@ -489,6 +511,8 @@ config_log(const liauto_config_t *cf)
             break;
         case CONF_SECONDS:
         case CONF_MILLISECONDS:
+        case CONF_DAYS:
+        case CONF_ROWS:
             snprintf(number, sizeof(number), "%d", *(const int *) field);
             value = number;
             break;

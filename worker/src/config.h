@@ -27,11 +27,19 @@ typedef struct {
     int           resend_timeout;       /* seconds, per request */
     char         *notify_from;          /* "Name <address>" */
     int           webhook_timeout;      /* seconds, per delivery */
+    char         *webhook_allow_nets;   /* CIDRs outbound webhooks may
+                                           reach though internal */
     int           account_recheck_seconds;  /* accounts out of ok */
     int           poll_interval;        /* seconds between message polls */
     int           poll_lookback;        /* seconds a poll looks back */
     char         *webhook_url;          /* our webhooks' base URL */
     char         *webhook_secret;       /* their Unipile-Auth header */
+    int           retention_interval;   /* seconds: one run per period */
+    int           retention_batch;      /* rows per kind per transaction */
+    int           retention_email_days;
+    int           retention_delivery_days;
+    int           retention_webhook_event_days;
+    int           retention_inbox_event_days;
 } liauto_config_t;
 
 /*

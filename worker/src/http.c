@@ -385,6 +385,17 @@ http_request_no_replay(http_request_t *req)
 
 
 void
+http_request_guard(http_request_t *req, curl_opensocket_callback open,
+    void *data)
+{
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETFUNCTION, open);
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETDATA, data);
+    curl_easy_setopt(req->easy, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(req->easy, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+
+void
 http_request_free(http_request_t *req)
 {
     curl_easy_cleanup(req->easy);

@@ -67,6 +67,15 @@ int http_request_form(http_request_t *req, const char *name,
  */
 void http_request_no_replay(http_request_t *req);
 
+/*
+ * Every socket the request connects goes through open (CURLOPT_
+ * OPENSOCKETFUNCTION, with the address curl resolved): it returns a
+ * socket, or CURL_SOCKET_BAD to refuse that address. No proxy from the
+ * environment, no redirect: the connection is to the URL's own host.
+ */
+void http_request_guard(http_request_t *req, curl_opensocket_callback open,
+    void *data);
+
 /* Never used again after a failed start. */
 void http_request_free(http_request_t *req);
 

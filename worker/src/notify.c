@@ -378,6 +378,7 @@ notify_on_timer(loop_timer_t *timer, void *data)
 notify_t *
 notify_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
 {
+    char               err[256];
     notify_t          *n;
     resend_options_t   o;
 
@@ -386,8 +387,10 @@ notify_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
         return NULL;
     }
 
-    n->webhook = webhook_create(loop, (long) cf->webhook_timeout * 1000);
+    n->webhook = webhook_create(loop, (long) cf->webhook_timeout * 1000,
+                                cf->webhook_allow_nets, err, sizeof(err));
     if (n->webhook == NULL) {
+        log_error("outbound webhooks: LIAUTO_WEBHOOK_ALLOW_NETS: %s", err);
         free(n);
         return NULL;
     }

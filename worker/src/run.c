@@ -5,6 +5,7 @@
 #include "db.h"
 #include "engine.h"
 #include "heartbeat.h"
+#include "retention.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -20,6 +21,7 @@ typedef struct {
     loop_t       *loop;
     db_t         *db;
     heartbeat_t  *heartbeat;
+    retention_t  *retention;
     engine_t     *engine;        /* NULL: Unipile not configured */
     replies_t    *replies;       /* inbox replies, with the engine */
     withdraw_t   *withdraw;      /* auto-withdraw, with the engine */
@@ -160,6 +162,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
         }
     }
     w->notify = notify_create(w->loop, w->db, cf);
+    w->retention = retention_create(w->loop, w->db, cf);
+    if (w->notify == NULL || w->retention == NULL) {
+        return -1;
+    }
 
     /* replies and acceptances: deliveries and the fallbacks (DESIGN §6) */
     w->webhooks = webhooks_create(w->loop, w->db, cf);
@@ -175,6 +181,10 @@ worker_start(worker_t *w, const liauto_config_t *cf)
 static void
 worker_stop(worker_t *w)
 {
+    if (w->retention != NULL) {
+        retention_destroy(w->retention);
+    }
+
     if (w->webhooks != NULL) {
         webhooks_destroy(w->webhooks);
     }

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -12,6 +13,7 @@
 struct webhook_s {
     http_t  *http;
     long     timeout_ms;
+    nets_t  *allow;
 };
 
 
@@ -87,18 +89,28 @@ webhook_signature(const char *secret, time_t t, const char *body,
 
 
 webhook_t *
-webhook_create(loop_t *loop, long timeout_ms)
+webhook_create(loop_t *loop, long timeout_ms, const char *allow, char *err,
+    size_t len)
 {
     webhook_t  *w;
 
     w = calloc(1, sizeof(webhook_t));
     if (w == NULL) {
+        snprintf(err, len, "out of memory");
+        return NULL;
+    }
+
+    w->allow = nets_parse(allow, err, len);
+    if (w->allow == NULL) {
+        free(w);
         return NULL;
     }
 
     w->http = http_create(loop);
     if (w->http == NULL) {
+        nets_free(w->allow);
         free(w);
+        snprintf(err, len, "out of memory");
         return NULL;
     }
 
@@ -111,6 +123,7 @@ void
 webhook_destroy(webhook_t *w)
 {
     http_destroy(w->http);
+    nets_free(w->allow);
     free(w);
 }
 
@@ -122,7 +135,44 @@ delivery_answered(const http_response_t *res, void *data)
     webhook_verdict_t   v;
 
     webhook_classify(res, &v);
+
+    /* curl only says it could not connect: say why, and do not retry */
+    if (res->curl_code == CURLE_COULDNT_CONNECT
+        && call->refused[0] != '\0')
+    {
+        v.outcome = WEBHOOK_FAILED;
+        snprintf(v.reason, sizeof(v.reason), "refused: %s", call->refused);
+    }
+
     call->done(&v, call->data);
+}
+
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: a socket only to an address that is not
+ * internal or is allowed; what was refused is kept for the verdict.
+ */
+static curl_socket_t
+delivery_socket(void *data, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    char             text[64];
+    const char      *kind;
+    webhook_call_t  *call = data;
+
+    (void) purpose;
+
+    kind = nets_internal(&a->addr);
+
+    if (kind != NULL && !nets_contains(call->allow, &a->addr)) {
+        snprintf(call->refused, sizeof(call->refused), "the URL's host "
+                 "resolves to %s, a %s address (LIAUTO_WEBHOOK_ALLOW_NETS "
+                 "does not allow it)",
+                 a->family == AF_INET || a->family == AF_INET6
+                 ? nets_format(&a->addr, text, sizeof(text)) : "?", kind);
+        return CURL_SOCKET_BAD;
+    }
+
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 
@@ -153,6 +203,10 @@ webhook_deliver(webhook_t *w, const webhook_delivery_t *d,
     if (req == NULL) {
         return -1;
     }
+
+    call->allow = w->allow;
+    call->refused[0] = '\0';
+    http_request_guard(req, delivery_socket, call);
 
     if (header_line(line, sizeof(line), "Liauto-Signature", signature) != 0
         || http_request_header(req, line) != 0

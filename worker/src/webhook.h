@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "loop.h"
+#include "nets.h"
 
 /*
  * Outbound webhooks for integrators: POSTs one delivery (the body frozen
@@ -32,6 +33,16 @@
  * | 410 Gone (the receiver dropped the URL) | FAILED    |
  * | any other status, no answer, timeout    | RETRY     |
  * |   (Retry-After kept)                    |           |
+ * | the URL's host resolves only to         | FAILED    |
+ * |   internal addresses (see below)        |           |
+ *
+ * SSRF guard: the socket is opened only to an address that is not
+ * loopback, private, link-local, multicast, unspecified or reserved
+ * (nets_internal()), unless the allow-list (LIAUTO_WEBHOOK_ALLOW_NETS)
+ * holds it. The check is on the address curl connects to, after its own
+ * resolution, so a name that resolves to a public address when the
+ * subscription is made and to an internal one later (DNS rebinding) is
+ * still refused; redirects are not followed, proxies not used.
  */
 
 typedef enum {
@@ -67,11 +78,17 @@ typedef void (*webhook_done_pt)(const webhook_verdict_t *v, void *data);
 typedef struct {
     webhook_done_pt   done;
     void             *data;
+
+    /* set by webhook_deliver(): the allow-list, an address refused */
+    const nets_t     *allow;
+    char              refused[160];
 } webhook_call_t;
 
 typedef struct webhook_s  webhook_t;
 
-webhook_t *webhook_create(loop_t *loop, long timeout_ms);
+/* allow: LIAUTO_WEBHOOK_ALLOW_NETS, NULL when invalid (told in err) */
+webhook_t *webhook_create(loop_t *loop, long timeout_ms,
+    const char *allow, char *err, size_t len);
 
 /* Drops deliveries in flight without calling them back. */
 void webhook_destroy(webhook_t *w);

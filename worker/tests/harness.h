@@ -58,6 +58,7 @@ void test_db_text(void);
 void test_http(void);
 void test_loop(void);
 void test_migfiles(void);
+void test_nets(void);
 void test_resend(void);
 void test_template(void);
 void test_unipile(void);

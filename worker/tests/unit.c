@@ -16,6 +16,7 @@ static const suite_t  suites[] = {
     { "http", test_http },
     { "loop", test_loop },
     { "migfiles", test_migfiles },
+    { "nets", test_nets },
     { "resend", test_resend },
     { "template", test_template },
     { "unipile", test_unipile },

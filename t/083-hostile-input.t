@@ -14,16 +14,16 @@ $ENV{TEST_NGINX_LIAUTO_DSN} ||= 'dbname=liauto_test';
 $ENV{TEST_NGINX_LIAUTO_ROOT} ||= '.';
 
 our ($agent_id, $client_id, $campaign_id) = split /\|/, `psql '$ENV{TEST_NGINX_LIAUTO_DSN}' -qAt -v ON_ERROR_STOP=1 <<'SQL'
-DELETE FROM liauto.users WHERE email LIKE '%\@t080.test';
-DELETE FROM liauto.campaigns WHERE name LIKE 't080 %';
-DELETE FROM liauto.clients WHERE name LIKE 't080 %';
-WITH a AS (INSERT INTO liauto.clients (name) VALUES ('t080 client')
+DELETE FROM liauto.users WHERE email LIKE '%\@t083.test';
+DELETE FROM liauto.campaigns WHERE name LIKE 't083 %';
+DELETE FROM liauto.clients WHERE name LIKE 't083 %';
+WITH a AS (INSERT INTO liauto.clients (name) VALUES ('t083 client')
            RETURNING id),
      u AS (INSERT INTO liauto.users (email, password_hash, role, client_id)
-           SELECT 'agent\@t080.test', liauto.hash_password('agent pass phrase'),
+           SELECT 'agent\@t083.test', liauto.hash_password('agent pass phrase'),
                   'agent', a.id FROM a RETURNING id),
      c AS (INSERT INTO liauto.campaigns (client_id, name)
-           SELECT a.id, 't080 import' FROM a RETURNING id)
+           SELECT a.id, 't083 import' FROM a RETURNING id)
 SELECT (SELECT id FROM u), (SELECT id FROM a), (SELECT id FROM c);
 SQL`;
 chomp $campaign_id;
@@ -98,9 +98,31 @@ Content-Type: application/json
 
 === TEST 5: a NUL byte jansson skips ("1\0") is refused, not cut short by libpq (was a 500)
 --- request eval
-"POST /api/v1/auth/login\n{\"email\":\"a\@t080.test\",\"password\":1\0}"
+"POST /api/v1/auth/login\n{\"email\":\"a\@t083.test\",\"password\":1\0}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 400
 --- response_body chomp
 {"code":"BAD_REQUEST","message":"the request body is not valid JSON","details":{"line":1,"column":36,"reason":"a NUL byte is not JSON"}}
+
+
+
+=== TEST 6: a cursor with %00 (jsonb has no \u0000) is a 400, not a 500 (t/fuzz/fuzz_query.c)
+--- request
+GET /api/v1/leads?cursor=abc%00def
+--- more_headers eval
+$::agent
+--- error_code: 400
+--- response_body chomp
+{"code":"BAD_REQUEST","message":"a query parameter holds a NUL byte","details":{"query":"%00 is not allowed"}}
+
+
+
+=== TEST 7: a NUL byte cannot cut a query parameter's name short (limit%00x=500 is not limit)
+--- request
+GET /api/v1/leads?limit%00x=500
+--- more_headers eval
+$::agent
+--- error_code: 400
+--- response_body chomp
+{"code":"BAD_REQUEST","message":"a query parameter holds a NUL byte","details":{"query":"%00 is not allowed"}}
