@@ -50,20 +50,20 @@ typedef struct reply_s  reply_t;
 struct reply_s {
     replies_t        *rp;
     inflight_item_t   node;
-    int          reconciling;
-    int          new_chat;             /* the chat was gone: started one */
-    unsigned     attempts;
-    char         id[40];
-    char         token[40];
-    char         claimed_at[32];
-    json_t      *payload;
-    char        *found_chat;           /* reconciling: the attendee's chat */
+    int               reconciling;
+    int               new_chat;        /* the chat was gone: started one */
+    unsigned          attempts;
+    char              id[40];
+    char              token[40];
+    char              claimed_at[32];
+    json_t           *payload;
+    char             *found_chat;      /* reconciling: the attendee's chat */
     /* borrowed from the payload */
-    const char  *account_id;           /* Unipile's */
-    const char  *chat_id;
-    const char  *provider_id;          /* the attendee, for a new chat */
-    const char  *text;
-    const char  *conversation_id;
+    const char       *account_id;      /* Unipile's */
+    const char       *chat_id;
+    const char       *provider_id;     /* the attendee, for a new chat */
+    const char       *text;
+    const char       *conversation_id;
 };
 
 struct replies_s {
