@@ -150,6 +150,11 @@ SQL
     printf '    CPU over the round: workers %s s, their Postgres backends %s s, simulator %s s (%s s wall, %s cores)\n' \
         "$cpu_workers" "$cpu_pg" "$cpu_sim" \
         "$(printf '%.1f' "$(echo "$end - $start" | bc -l)")" "$(nproc)"
+    # per send: comparable across runs on a shared machine, where the
+    # rate is not
+    printf '    CPU per send: workers %.2f ms, Postgres %.2f ms\n' \
+        "$(echo "$cpu_workers * 1000 / $LEADS" | bc -l)" \
+        "$(echo "$cpu_pg * 1000 / $LEADS" | bc -l)"
     # where the database time went: the engine's functions, self time
     psql -qAt -F ' ' -d "$DB" -c "
         SELECT format('    %s: %s calls, %s ms total, %s ms self',

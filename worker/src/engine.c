@@ -6,6 +6,7 @@
 
 #include "completion.h"
 #include "engine.h"
+#include "inflight.h"
 #include "log.h"
 #include "template.h"
 #include "unipile.h"
@@ -51,10 +52,21 @@ enum {
 #define ENGINE_CHECK_SQL                                                    \
     "SELECT engine.check_before_send($1::uuid, $2::uuid)"
 
+/* The check right after a profile lookup keeps the lookup's ids too: one
+ * round trip and one commit instead of two. */
+#define ENGINE_CHECK_PROFILE_SQL                                            \
+    "SELECT engine.check_before_send($1::uuid, $2::uuid), "                 \
+    "engine.save_lead_profile($3::uuid, $4, $5)"
+
 /* $6: seconds from the engine's clock until the retry, or NULL. */
 #define ENGINE_COMPLETE_SQL                                                 \
     "SELECT engine.complete_action($1::uuid, $2::uuid, $3, $4, $5, "        \
     "liauto.now() + make_interval(secs => $6::double precision), $7)"
+
+/* The outcomes gathered in one loop round, recorded in one transaction
+ * (engine.complete_actions); a row per outcome: its index, the result. */
+#define ENGINE_COMPLETE_BATCH_SQL                                           \
+    "SELECT item, status FROM engine.complete_actions($1::jsonb)"
 
 #define ENGINE_PROFILE_SQL                                                  \
     "SELECT engine.save_lead_profile($1::uuid, $2, $3)"
@@ -72,11 +84,12 @@ typedef struct engine_action_s  engine_action_t;
 
 struct engine_action_s {
     engine_t         *engine;
-    engine_action_t  *prev;
-    engine_action_t  *next;
+    inflight_item_t   node;            /* in engine.actions */
+    inflight_item_t   done_node;       /* in engine.done, once it ended */
     action_mode_t     mode;
     int               is_invite;
     int               is_relation;     /* the profile says connected */
+    int               profile_unsaved; /* member_urn not stored yet */
     unsigned          attempts;
     char              id[40];
     char              token[40];
@@ -87,8 +100,12 @@ struct engine_action_s {
     const char       *account_id;      /* Unipile's, from the payload */
     const char       *who;             /* the lead, for the logs */
     char             *provider_id;
+    char             *member_urn;
     char             *chat_id;
     char             *text;            /* rendered; NULL: invite, no note */
+    completion_t      outcome;         /* ids below, owned */
+    char             *external_id;
+    char             *conversation_id;
 };
 
 struct engine_s {
@@ -98,10 +115,11 @@ struct engine_s {
     unipile_t              *unipile;
     loop_timer_t            tick;
     loop_timer_t            wake;
+    loop_timer_t            flush;
     uint64_t                next_plan_ms;
     uint64_t                next_reconcile_ms;
-    unsigned                in_flight;
-    engine_action_t        *actions;
+    inflight_t              actions;
+    inflight_t              done;      /* outcomes not recorded yet */
 };
 
 static void action_after_profile(engine_action_t *a);
@@ -127,22 +145,14 @@ dup_or_null(const char *s)
 static void
 action_free(engine_action_t *a)
 {
-    engine_t  *e = a->engine;
-
-    if (a->prev != NULL) {
-        a->prev->next = a->next;
-    } else {
-        e->actions = a->next;
-    }
-    if (a->next != NULL) {
-        a->next->prev = a->prev;
-    }
-
-    e->in_flight--;
+    inflight_remove(&a->engine->actions, &a->node);
     json_decref(a->payload);
     free(a->provider_id);
+    free(a->member_urn);
     free(a->chat_id);
     free(a->text);
+    free(a->external_id);
+    free(a->conversation_id);
     free(a);
 }
 
@@ -171,12 +181,7 @@ action_from_row(engine_t *e, PGresult *res, int row, action_mode_t mode)
 
     a->engine = e;
     a->mode = mode;
-    a->next = e->actions;
-    if (e->actions != NULL) {
-        e->actions->prev = a;
-    }
-    e->actions = a;
-    e->in_flight++;
+    inflight_add(&e->actions, &a->node);
 
     snprintf(a->id, sizeof(a->id), "%s", PQgetvalue(res, row, ACOL_ID));
     snprintf(a->token, sizeof(a->token), "%s",
@@ -217,33 +222,19 @@ action_kind(const engine_action_t *a)
 
 /* ---------------------------------------------------------------- SQL */
 
+/* status: what engine.complete_action answered, NULL: not recorded. */
 static void
-action_complete(engine_action_t *a, const completion_t *c)
+action_recorded(engine_action_t *a, const char *status)
 {
-    char         retry[32];
-    const char  *values[7];
-    PGresult    *res;
-
-    snprintf(retry, sizeof(retry), "%.3f", c->retry_in_s);
-
-    values[0] = a->id;
-    values[1] = a->token;
-    values[2] = c->outcome;
-    values[3] = c->external_id;
-    values[4] = c->error[0] != '\0' ? c->error : NULL;
-    values[5] = c->retry_in_s >= 0 ? retry : NULL;
-    values[6] = c->conversation_id;
-
-    res = db_exec_params(a->engine->db, "engine.complete_action",
-                         ENGINE_COMPLETE_SQL, 7, NULL, values);
+    const completion_t  *c = &a->outcome;
 
     if (strcmp(c->outcome, "sent") == 0) {
         log_info("sent %s (step %s) to %s (lead %s, action %s): "
                  "external id %s%s",
                  action_kind(a), a->step, a->who, a->lead_id, a->id,
-                 c->external_id != NULL ? c->external_id : "(none)",
-                 res == NULL ? "; NOT RECORDED, the lease will expire and "
-                               "the send be reconciled" : "");
+                 a->external_id != NULL ? a->external_id : "(none)",
+                 status == NULL ? "; NOT RECORDED, the lease will expire "
+                                  "and the send be reconciled" : "");
 
     } else {
         /* after an unknown outcome the send may well have happened */
@@ -254,11 +245,172 @@ action_complete(engine_action_t *a, const completion_t *c)
                                                     : "not sent",
                  c->outcome,
                  c->error[0] != '\0' ? c->error : "no details",
-                 res != NULL ? PQgetvalue(res, 0, 0) : "(not recorded)");
+                 status != NULL ? status : "(not recorded)");
     }
 
-    PQclear(res);
     action_finish(a);
+}
+
+
+/* One outcome on its own: when the batch it was part of failed. */
+static void
+action_complete_one(engine_action_t *a)
+{
+    char                 retry[32];
+    const char          *values[7];
+    const completion_t  *c = &a->outcome;
+    PGresult            *res;
+
+    snprintf(retry, sizeof(retry), "%.3f", c->retry_in_s);
+
+    values[0] = a->id;
+    values[1] = a->token;
+    values[2] = c->outcome;
+    values[3] = a->external_id;
+    values[4] = c->error[0] != '\0' ? c->error : NULL;
+    values[5] = c->retry_in_s >= 0 ? retry : NULL;
+    values[6] = a->conversation_id;
+
+    res = db_exec_params(a->engine->db, "engine.complete_action",
+                         ENGINE_COMPLETE_SQL, 7, NULL, values);
+
+    action_recorded(a, res != NULL ? PQgetvalue(res, 0, 0) : NULL);
+    PQclear(res);
+}
+
+
+static json_t *
+action_outcome_json(const engine_action_t *a)
+{
+    const completion_t  *c = &a->outcome;
+
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:o, s:s?}",
+                     "id", a->id, "claim_token", a->token,
+                     "outcome", c->outcome, "external_id", a->external_id,
+                     "error", c->error[0] != '\0' ? c->error : NULL,
+                     "retry_in_s", c->retry_in_s >= 0
+                                   ? json_real(c->retry_in_s) : json_null(),
+                     "conversation_id", a->conversation_id);
+}
+
+
+/*
+ * Records the outcomes that ended in this loop round with one call: with
+ * many sends in flight their answers arrive together, and one round trip
+ * and one commit for all of them is what lets the bookkeeping keep up.
+ * A failed batch (a deadlock with another worker, a lost connection)
+ * changed nothing; each outcome is then recorded on its own.
+ */
+static void
+engine_flush(engine_t *e)
+{
+    int               failed = 0;
+    unsigned          n, i, item;
+    char             *body;
+    json_t           *batch, *o;
+    PGresult         *res;
+    engine_action_t  *a, **list;
+    const char       *values[1];
+
+    n = e->done.count;
+    if (n == 0) {
+        return;
+    }
+
+    list = calloc(n, sizeof(engine_action_t *));
+    if (list == NULL) {
+        while (e->done.head != NULL) {
+            a = inflight_data(e->done.head, engine_action_t, done_node);
+            inflight_remove(&e->done, &a->done_node);
+            action_complete_one(a);
+        }
+        return;
+    }
+
+    batch = json_array();
+
+    for (i = 0; i < n; i++) {
+        list[i] = inflight_data(e->done.head, engine_action_t, done_node);
+        inflight_remove(&e->done, &list[i]->done_node);
+        /* takes o, also when it fails (out of memory) */
+        o = action_outcome_json(list[i]);
+        if (json_array_append_new(batch, o) != 0) {
+            failed = 1;
+        }
+    }
+
+    body = !failed ? json_dumps(batch, JSON_COMPACT) : NULL;
+    json_decref(batch);
+
+    res = NULL;
+    if (body != NULL) {
+        values[0] = body;
+        res = db_exec_params(e->db, "engine.complete_actions",
+                             ENGINE_COMPLETE_BATCH_SQL, 1, NULL, values);
+        free(body);
+    }
+
+    if (res == NULL) {
+        for (i = 0; i < n; i++) {
+            action_complete_one(list[i]);
+        }
+
+    } else {
+        for (i = 0; i < (unsigned) PQntuples(res); i++) {
+            item = (unsigned) atoi(PQgetvalue(res, i, 0));
+            if (item >= 1 && item <= n && list[item - 1] != NULL) {
+                action_recorded(list[item - 1], PQgetvalue(res, i, 1));
+                list[item - 1] = NULL;
+            }
+        }
+        for (i = 0; i < n; i++) {
+            if (list[i] != NULL) {
+                action_recorded(list[i], NULL);
+            }
+        }
+        PQclear(res);
+    }
+
+    free(list);
+}
+
+
+static void
+engine_on_flush(loop_timer_t *timer, void *data)
+{
+    (void) timer;
+    engine_flush(data);
+}
+
+
+/*
+ * The action's outcome, recorded with the others of this loop round
+ * (engine_flush); the ids are copied, the answer they point into goes.
+ */
+static void
+action_complete(engine_action_t *a, const completion_t *c)
+{
+    engine_t  *e = a->engine;
+
+    a->outcome = *c;
+    a->external_id = dup_or_null(c->external_id);
+    a->conversation_id = dup_or_null(c->conversation_id);
+    a->outcome.external_id = NULL;
+    a->outcome.conversation_id = NULL;
+
+    if ((c->external_id != NULL && a->external_id == NULL)
+        || (c->conversation_id != NULL && a->conversation_id == NULL))
+    {
+        log_error("out of memory: the outcome of action %s left to its "
+                  "lease", a->id);
+        action_finish(a);
+        return;
+    }
+
+    inflight_add(&e->done, &a->done_node);
+    if (!loop_timer_active(&e->flush)) {
+        loop_timer_start(e->loop, &e->flush, 0, 0, engine_on_flush, e);
+    }
 }
 
 
@@ -399,12 +551,16 @@ static void
 action_send_now(engine_action_t *a)
 {
     engine_t    *e = a->engine;
-    const char  *values[2] = { a->id, a->token };
+    const char  *values[5] = { a->id, a->token, a->lead_id, a->provider_id,
+                               a->member_urn };
     PGresult    *res;
     int          rc;
 
-    res = db_exec_params(e->db, "engine.check_before_send", ENGINE_CHECK_SQL,
-                         2, NULL, values);
+    res = db_exec_params(e->db, "engine.check_before_send",
+                         a->profile_unsaved ? ENGINE_CHECK_PROFILE_SQL
+                                            : ENGINE_CHECK_SQL,
+                         a->profile_unsaved ? 5 : 2, NULL, values);
+    a->profile_unsaved = 0;
     if (res == NULL) {
         log_warn("%s (step %s) to %s (action %s) not sent: no answer from "
                  "engine.check_before_send (the lease will expire)",
@@ -530,16 +686,25 @@ action_on_chat(const unipile_result_t *res, void *data)
 }
 
 
-/* Later steps find the ids in their payload instead of a lookup. */
+/*
+ * Later steps find the ids in their payload instead of a lookup. Stored
+ * here before a lookup or reconciliation; a send stores them with its
+ * check (ENGINE_CHECK_PROFILE_SQL).
+ */
 static void
-action_save_profile(engine_action_t *a, const unipile_profile_t *p)
+action_save_profile(engine_action_t *a)
 {
     const char  *values[3];
     PGresult    *res;
 
+    if (!a->profile_unsaved) {
+        return;
+    }
+    a->profile_unsaved = 0;
+
     values[0] = a->lead_id;
-    values[1] = p->provider_id;
-    values[2] = p->member_urn;
+    values[1] = a->provider_id;
+    values[2] = a->member_urn;
 
     res = db_exec_params(a->engine->db, "engine.save_lead_profile",
                          ENGINE_PROFILE_SQL, 3, NULL, values);
@@ -559,15 +724,17 @@ action_on_profile(const unipile_result_t *res, void *data)
         return;
     }
 
-    action_save_profile(a, &res->profile);
-
     free(a->provider_id);
     a->provider_id = strdup(res->profile.provider_id);
+    a->member_urn = dup_or_null(res->profile.member_urn);
     a->is_relation = res->profile.is_relationship;
-    if (a->provider_id == NULL) {
+    if (a->provider_id == NULL
+        || (res->profile.member_urn != NULL && a->member_urn == NULL))
+    {
         action_fail_early(a, NULL, "resolving the lead's LinkedIn profile");
         return;
     }
+    a->profile_unsaved = 1;
 
     action_after_profile(a);
 }
@@ -579,11 +746,14 @@ action_after_profile(engine_action_t *a)
     unipile_t  *u = a->engine->unipile;
     int         rc;
 
+    if (a->mode == ACTION_SEND && (a->is_invite || a->chat_id != NULL)) {
+        action_send_now(a);
+        return;
+    }
+
+    action_save_profile(a);
+
     if (a->is_invite) {
-        if (a->mode == ACTION_SEND) {
-            action_send_now(a);
-            return;
-        }
         rc = unipile_find_sent_invitation(u, a->account_id, a->provider_id,
                                           action_on_invitation, a);
 
@@ -592,11 +762,7 @@ action_after_profile(engine_action_t *a)
                                     action_on_chat, a);
 
     } else {
-        if (a->mode == ACTION_SEND) {
-            action_send_now(a);
-        } else {
-            action_reconcile_in_chat(a);
-        }
+        action_reconcile_in_chat(a);
         return;
     }
 
@@ -735,11 +901,11 @@ engine_claim(engine_t *e)
     const char  *values[3];
     PGresult    *res;
 
-    if (e->in_flight >= ENGINE_MAX_IN_FLIGHT) {
+    if (inflight_room(&e->actions) == 0) {
         return;
     }
 
-    snprintf(limit, sizeof(limit), "%u", ENGINE_MAX_IN_FLIGHT - e->in_flight);
+    snprintf(limit, sizeof(limit), "%u", inflight_room(&e->actions));
     snprintf(lease, sizeof(lease), "%d", e->cf->lease_seconds);
     values[0] = e->cf->worker_id;
     values[1] = limit;
@@ -829,6 +995,8 @@ engine_create(loop_t *loop, db_t *db, const liauto_config_t *cf)
     e->loop = loop;
     e->db = db;
     e->cf = cf;
+    inflight_init(&e->actions, ENGINE_MAX_IN_FLIGHT);
+    inflight_init(&e->done, ENGINE_MAX_IN_FLIGHT);
     loop_timer_start(loop, &e->tick, (uint64_t) cf->engine_tick_ms,
                      (uint64_t) cf->engine_tick_ms, engine_on_timer, e);
     log_info("sequence engine on: every %d ms, lease %d s, Unipile at %s",
@@ -863,12 +1031,17 @@ engine_wake(engine_t *e)
 void
 engine_destroy(engine_t *e)
 {
+    /* the outcomes of this round are known: record them before going */
+    engine_flush(e);
+
     loop_timer_stop(&e->tick);
     loop_timer_stop(&e->wake);
+    loop_timer_stop(&e->flush);
     unipile_destroy(e->unipile);
 
-    while (e->actions != NULL) {
-        action_free(e->actions);
+    /* sends still in flight: their leases expire, they are reconciled */
+    while (e->actions.head != NULL) {
+        action_free(inflight_data(e->actions.head, engine_action_t, node));
     }
 
     free(e);

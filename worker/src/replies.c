@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "completion.h"
+#include "inflight.h"
 #include "log.h"
 #include "replies.h"
 
@@ -47,23 +48,22 @@ enum {
 typedef struct reply_s  reply_t;
 
 struct reply_s {
-    replies_t   *rp;
-    reply_t     *prev;
-    reply_t     *next;
-    int          reconciling;
-    int          new_chat;             /* the chat was gone: started one */
-    unsigned     attempts;
-    char         id[40];
-    char         token[40];
-    char         claimed_at[32];
-    json_t      *payload;
-    char        *found_chat;           /* reconciling: the attendee's chat */
+    replies_t        *rp;
+    inflight_item_t   node;
+    int               reconciling;
+    int               new_chat;        /* the chat was gone: started one */
+    unsigned          attempts;
+    char              id[40];
+    char              token[40];
+    char              claimed_at[32];
+    json_t           *payload;
+    char             *found_chat;      /* reconciling: the attendee's chat */
     /* borrowed from the payload */
-    const char  *account_id;           /* Unipile's */
-    const char  *chat_id;
-    const char  *provider_id;          /* the attendee, for a new chat */
-    const char  *text;
-    const char  *conversation_id;
+    const char       *account_id;      /* Unipile's */
+    const char       *chat_id;
+    const char       *provider_id;     /* the attendee, for a new chat */
+    const char       *text;
+    const char       *conversation_id;
 };
 
 struct replies_s {
@@ -74,8 +74,7 @@ struct replies_s {
     loop_timer_t            tick;
     loop_timer_t            wake;
     uint64_t                next_reconcile_ms;
-    unsigned                in_flight;
-    reply_t                *replies;
+    inflight_t              replies;
 };
 
 static void replies_kick(replies_t *rp);
@@ -93,18 +92,7 @@ payload_string(const json_t *payload, const char *key)
 static void
 reply_free(reply_t *r)
 {
-    replies_t  *rp = r->rp;
-
-    if (r->prev != NULL) {
-        r->prev->next = r->next;
-    } else {
-        rp->replies = r->next;
-    }
-    if (r->next != NULL) {
-        r->next->prev = r->prev;
-    }
-
-    rp->in_flight--;
+    inflight_remove(&r->rp->replies, &r->node);
     json_decref(r->payload);
     free(r->found_chat);
     free(r);
@@ -135,12 +123,7 @@ reply_from_row(replies_t *rp, PGresult *res, int row, int reconciling)
 
     r->rp = rp;
     r->reconciling = reconciling;
-    r->next = rp->replies;
-    if (rp->replies != NULL) {
-        rp->replies->prev = r;
-    }
-    rp->replies = r;
-    rp->in_flight++;
+    inflight_add(&rp->replies, &r->node);
 
     snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, row, RCOL_ID));
     snprintf(r->token, sizeof(r->token), "%s",
@@ -498,12 +481,11 @@ replies_claim(replies_t *rp)
     const char  *values[3];
     PGresult    *res;
 
-    if (rp->in_flight >= REPLIES_MAX_IN_FLIGHT) {
+    if (inflight_room(&rp->replies) == 0) {
         return;
     }
 
-    snprintf(limit, sizeof(limit), "%u",
-             REPLIES_MAX_IN_FLIGHT - rp->in_flight);
+    snprintf(limit, sizeof(limit), "%u", inflight_room(&rp->replies));
     snprintf(lease, sizeof(lease), "%d", rp->cf->lease_seconds);
     values[0] = rp->cf->worker_id;
     values[1] = limit;
@@ -551,6 +533,7 @@ replies_create(loop_t *loop, db_t *db, const liauto_config_t *cf,
     rp->loop = loop;
     rp->db = db;
     rp->cf = cf;
+    inflight_init(&rp->replies, REPLIES_MAX_IN_FLIGHT);
     rp->unipile = u;
     loop_timer_start(loop, &rp->tick, (uint64_t) cf->engine_tick_ms,
                      (uint64_t) cf->engine_tick_ms, replies_on_timer, rp);
@@ -581,8 +564,8 @@ replies_destroy(replies_t *rp)
     loop_timer_stop(&rp->tick);
     loop_timer_stop(&rp->wake);
 
-    while (rp->replies != NULL) {
-        reply_free(rp->replies);
+    while (rp->replies.head != NULL) {
+        reply_free(inflight_data(rp->replies.head, reply_t, node));
     }
 
     free(rp);

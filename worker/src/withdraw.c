@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inflight.h"
 #include "log.h"
 #include "unipile.h"
 #include "withdraw.h"
@@ -33,8 +34,7 @@ typedef struct withdraw_item_s  withdraw_item_t;
 
 struct withdraw_item_s {
     withdraw_t       *owner;
-    withdraw_item_t  *prev;
-    withdraw_item_t  *next;
+    inflight_item_t   node;
     char              id[40];
     char              token[40];
     char              lead_id[40];
@@ -50,8 +50,7 @@ struct withdraw_s {
     unipile_t              *unipile;       /* the engine's */
     loop_timer_t            tick;
     loop_timer_t            wake;
-    unsigned                in_flight;
-    withdraw_item_t        *items;
+    inflight_t              items;
 };
 
 
@@ -61,18 +60,7 @@ static void withdraw_kick(withdraw_t *w);
 static void
 item_free(withdraw_item_t *it)
 {
-    withdraw_t  *w = it->owner;
-
-    if (it->prev != NULL) {
-        it->prev->next = it->next;
-    } else {
-        w->items = it->next;
-    }
-    if (it->next != NULL) {
-        it->next->prev = it->prev;
-    }
-
-    w->in_flight--;
+    inflight_remove(&it->owner->items, &it->node);
     free(it->account_id);
     free(it->invitation_id);
     free(it->who);
@@ -91,12 +79,7 @@ item_from_row(withdraw_t *w, PGresult *res, int row)
     }
 
     it->owner = w;
-    it->next = w->items;
-    if (w->items != NULL) {
-        w->items->prev = it;
-    }
-    w->items = it;
-    w->in_flight++;
+    inflight_add(&w->items, &it->node);
 
     snprintf(it->id, sizeof(it->id), "%s", PQgetvalue(res, row, WCOL_ID));
     snprintf(it->token, sizeof(it->token), "%s",
@@ -205,12 +188,11 @@ withdraw_claim(withdraw_t *w)
     withdraw_item_t  *it;
     int               row;
 
-    if (w->in_flight >= WITHDRAW_MAX_IN_FLIGHT) {
+    if (inflight_room(&w->items) == 0) {
         return;
     }
 
-    snprintf(limit, sizeof(limit), "%u",
-             WITHDRAW_MAX_IN_FLIGHT - w->in_flight);
+    snprintf(limit, sizeof(limit), "%u", inflight_room(&w->items));
     snprintf(lease, sizeof(lease), "%d", w->cf->lease_seconds);
     values[0] = limit;
     values[1] = lease;
@@ -271,6 +253,7 @@ withdraw_create(loop_t *loop, db_t *db, const liauto_config_t *cf,
     w->loop = loop;
     w->db = db;
     w->cf = cf;
+    inflight_init(&w->items, WITHDRAW_MAX_IN_FLIGHT);
     w->unipile = u;
     loop_timer_start(loop, &w->tick, WITHDRAW_EVERY_MS, WITHDRAW_EVERY_MS,
                      withdraw_on_timer, w);
@@ -291,8 +274,8 @@ withdraw_destroy(withdraw_t *w)
     loop_timer_stop(&w->tick);
     loop_timer_stop(&w->wake);
 
-    while (w->items != NULL) {
-        item_free(w->items);
+    while (w->items.head != NULL) {
+        item_free(inflight_data(w->items.head, withdraw_item_t, node));
     }
     free(w);
 }
