@@ -110,11 +110,13 @@ ALTER TABLE liauto.leads
     ADD COLUMN sender_account_id uuid,
     ADD CONSTRAINT leads_sender_account_fkey
         FOREIGN KEY (sender_account_id, client_id)
-        REFERENCES liauto.linkedin_accounts (id, client_id);
+        REFERENCES liauto.linkedin_accounts (id, client_id)
+        ON DELETE SET NULL (sender_account_id);
 
 COMMENT ON COLUMN liauto.leads.sender_account_id IS
     'The account that sends every step to this lead, bound when its first '
-    'action is planned and never changed; NULL until then.';
+    'action is planned and never changed to another account; NULL until '
+    'then, and again if the account is deleted (its outbox goes with it).';
 
 -- Leads contacted before this migration keep the account that did it.
 UPDATE liauto.leads AS l
@@ -149,14 +151,15 @@ END
 $$;
 
 COMMENT ON FUNCTION liauto.keep_lead_sender() IS
-    'BEFORE UPDATE trigger of leads: a bound sender never changes (the '
-    'same person never hears from two of our accounts).';
+    'BEFORE UPDATE trigger of leads: a bound sender is never replaced by '
+    'another account (the same person never hears from two of ours).';
 
 CREATE TRIGGER leads_keep_sender
     BEFORE UPDATE OF sender_account_id ON liauto.leads
     FOR EACH ROW
     WHEN (OLD.sender_account_id IS NOT NULL
-          AND NEW.sender_account_id IS DISTINCT FROM OLD.sender_account_id)
+          AND NEW.sender_account_id IS NOT NULL
+          AND NEW.sender_account_id <> OLD.sender_account_id)
     EXECUTE FUNCTION liauto.keep_lead_sender();
 
 -- Binding is the engine's bookkeeping, like next_due_at: not a change
@@ -547,7 +550,10 @@ CREATE FUNCTION liauto.holiday_errors(p_errors jsonb, p_merged jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT p_errors
-        || CASE WHEN p_errors ? 'holidays' THEN '{}'::jsonb
+        || CASE WHEN p_errors ? 'holidays'
+                     OR jsonb_typeof(p_merged -> 'holidays')
+                        IS DISTINCT FROM 'array'
+                THEN '{}'::jsonb
                 WHEN jsonb_array_length(p_merged -> 'holidays') > 366
                 THEN '{"holidays": "at most 366 dates"}'
                 ELSE coalesce((
