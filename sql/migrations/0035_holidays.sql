@@ -34,7 +34,7 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
          LATERAL (SELECT (19 * a + b - b / 4 - (b - (b + 8) / 25 + 1) / 3
                           + 15) % 30 AS h,
                          b % 4 AS e, c / 4 AS i, c % 4 AS k) AS s2,
-         LATERAL (SELECT (32 + 2 * e + 2 * (b / 4) - h - k) % 7 AS l)
+         LATERAL (SELECT (32 + 2 * e + 2 * i - h - k) % 7 AS l)
              AS s3,
          LATERAL (SELECT (a + 11 * h + 22 * l) / 451 AS m) AS s4
 $$;
