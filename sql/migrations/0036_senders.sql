@@ -66,7 +66,7 @@ BEGIN
        OR NOT EXISTS (SELECT 1 FROM liauto.campaign_senders AS s
                       WHERE s.campaign_id = NEW.id
                         AND s.account_id = NEW.linkedin_account_id
-                        AND s.active)
+                        AND s.active AND s.position = 0)
     THEN
         UPDATE liauto.campaign_senders SET active = false
         WHERE campaign_id = NEW.id AND active;
@@ -83,8 +83,9 @@ $$;
 
 COMMENT ON FUNCTION liauto.sync_single_sender() IS
     'AFTER INSERT/UPDATE OF linkedin_account_id trigger of campaigns: an '
-    'account set there that is not an active sender becomes the only '
-    'active one (the single-sender case; NULL retires them all).';
+    'account set there that is not already the first active sender '
+    'becomes the only active one (the single-sender case; NULL retires '
+    'them all). PUT /senders sets it to its first, which is a no-op.';
 
 CREATE TRIGGER campaigns_sync_single_sender
     AFTER INSERT OR UPDATE OF linkedin_account_id ON liauto.campaigns
@@ -313,7 +314,13 @@ BEGIN
                         'ok', v_account.status = 'ok'
                               AND (v_account.cooldown_until IS NULL
                                    OR v_account.cooldown_until <= p_now),
-                        'resets', v_c.resets_at));
+                        -- room comes back with the budget or the end of
+                        -- a cool-off (reconnection: liauto.sender_back)
+                        'resets', least(v_c.resets_at,
+                                        CASE WHEN v_account.cooldown_until
+                                                  > p_now
+                                             THEN v_account.cooldown_until
+                                        END)));
             END IF;
             v_left := (v_cap #>> ARRAY[v_sender::text, 'left'])::integer;
             IF NOT r.invite
@@ -358,6 +365,29 @@ COMMENT ON FUNCTION liauto.bind_senders(integer, timestamptz) IS
     'the earliest budget reset; a lead not due yet waits for its due '
     'time, one with nothing to plan for infinity. Returns how many were '
     'bound.';
+
+CREATE FUNCTION liauto.sender_back() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE liauto.leads AS l SET next_due_at = '-infinity'
+    FROM liauto.campaign_senders AS s
+    WHERE s.account_id = NEW.id AND s.active
+      AND l.campaign_id = s.campaign_id AND l.sender_account_id IS NULL
+      AND l.status IN ('pending', 'connected', 'messaged')
+      AND l.next_due_at > liauto.now() AND l.next_due_at < 'infinity';
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION liauto.sender_back() IS
+    'AFTER UPDATE OF status trigger of linkedin_accounts: an account back '
+    'to ok may take the unbound leads that wait for room in the campaigns '
+    'it is an active sender of, so they are looked at again now.';
+
+CREATE TRIGGER linkedin_accounts_sender_back
+    AFTER UPDATE OF status ON liauto.linkedin_accounts
+    FOR EACH ROW WHEN (NEW.status = 'ok' AND OLD.status <> 'ok')
+    EXECUTE FUNCTION liauto.sender_back();
 
 CREATE OR REPLACE FUNCTION engine.plan_due(p_limit integer) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -771,10 +801,10 @@ BEGIN
       AND c.linkedin_account_id IS DISTINCT FROM v_ids[1]
     RETURNING * INTO v_campaign;
     -- unbound leads that waited for a sender look again
-    UPDATE liauto.leads SET next_due_at = '-infinity'
-    WHERE campaign_id = v_campaign.id AND sender_account_id IS NULL
-      AND status IN ('pending', 'connected', 'messaged')
-      AND next_due_at <> '-infinity';
+    UPDATE liauto.leads AS l SET next_due_at = '-infinity'
+    WHERE l.campaign_id = v_campaign.id AND l.sender_account_id IS NULL
+      AND l.status IN ('pending', 'connected', 'messaged')
+      AND l.next_due_at <> '-infinity';
 
     RETURN QUERY SELECT * FROM api.ok(200, liauto.senders_json(v_campaign));
 EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
