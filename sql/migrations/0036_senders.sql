@@ -900,3 +900,174 @@ $$;
 COMMENT ON FUNCTION api.campaigns_sender_analytics(jsonb, text[], jsonb,
                                                    jsonb) IS
     'GET /campaigns/{id}/analytics/senders: liauto.sender_stats.';
+
+
+-- ------------------------------------------------------------------------
+-- Why a lead waits: its own sender and its campaign's holidays
+-- ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION liauto.explain_wait(p_lead_id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_lead      liauto.leads;
+    v_campaign  liauto.campaigns;
+    v_account   liauto.linkedin_accounts;
+    v_now       timestamptz := liauto.now();
+    v_step      jsonb;
+    v_kind      text;
+    v_due       timestamptz;
+    v_at        timestamptz;
+    v_budget    record;
+    v_reason    text;
+    v_detail    text;
+    v_days      date[];
+BEGIN
+    SELECT * INTO v_lead FROM liauto.leads WHERE id = p_lead_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_campaign FROM liauto.campaigns
+    WHERE id = v_lead.campaign_id;
+    -- the lead's own sender; before it is bound, the campaign's first
+    SELECT * INTO v_account FROM liauto.linkedin_accounts
+    WHERE id = coalesce(v_lead.sender_account_id,
+                        v_campaign.linkedin_account_id);
+    v_days := liauto.campaign_holidays(v_campaign);
+
+    v_step := v_campaign.sequence -> v_lead.current_step;
+    v_kind := CASE WHEN v_lead.current_step = 0 THEN 'invite'
+                   ELSE 'message' END;
+
+    -- States in which nothing is expected: no time is computed.
+    IF v_lead.status = 'responded' THEN
+        v_reason := 'responded';
+        v_detail := 'The lead replied; no further step is sent.';
+    ELSIF v_lead.status = 'error' THEN
+        v_reason := 'error';
+        v_detail := 'Stopped after an error: ' || v_lead.error_reason;
+    ELSIF v_step IS NULL
+          OR v_lead.status IN ('completed', 'withdrawn', 'skipped')
+          OR v_campaign.status = 'completed'
+    THEN
+        v_reason := 'finished';
+        v_detail := format('The sequence is over for this lead (lead %s, '
+                           'campaign %s).', v_lead.status,
+                           v_campaign.status);
+    ELSIF v_campaign.status <> 'active' THEN
+        v_reason := 'campaign_paused';
+        v_detail := format('The campaign is %s; start it to send.',
+                           v_campaign.status);
+    ELSIF liauto.scheduler_paused() THEN
+        v_reason := 'scheduler_paused';
+        v_detail := 'Sending is paused for every campaign (scheduler '
+                    'stopped).';
+    ELSIF v_account.status <> 'ok' THEN
+        v_reason := 'account_disconnected';
+        v_detail := format('LinkedIn account "%s" is %s; sending resumes '
+                           'when it is ok again.', v_account.name,
+                           v_account.status);
+    ELSIF v_kind = 'message' AND v_lead.status = 'invite_sent' THEN
+        v_reason := 'waiting_for_acceptance';
+        v_detail := 'Step ' || v_lead.current_step || ' is a message: it '
+                    || 'waits until the invitation is accepted.';
+    END IF;
+
+    IF v_reason IS NOT NULL THEN
+        RETURN jsonb_build_object(
+            'next_step', CASE WHEN v_reason = 'finished' THEN NULL
+                              ELSE v_lead.current_step END,
+            'expected_at', NULL, 'reason', v_reason, 'detail', v_detail);
+    END IF;
+
+    -- Time and budget: expected_at is the first instant every rule
+    -- allows; reason names the first rule that blocks sending right now.
+    v_due := liauto.step_due_at(v_campaign.sequence, v_lead.current_step,
+                                liauto.lead_step_after(v_lead, v_campaign),
+                                v_campaign.timezone,
+                                v_campaign.working_days, v_days);
+    v_at := liauto.snap_to_working_hours(
+        greatest(v_now, v_due, v_account.cooldown_until),
+        v_campaign.timezone, v_campaign.working_hours_start,
+        v_campaign.working_hours_end, v_campaign.working_days, v_days);
+    SELECT * INTO v_budget
+    FROM liauto.budget_remaining(v_account.id, v_kind, v_at);
+    IF v_budget.remaining = 0 THEN
+        -- A limit of 0 never resets: no expected time (STRICT snap gives
+        -- NULL).
+        v_at := liauto.snap_to_working_hours(
+            CASE WHEN v_budget.resets_at IS NOT NULL
+                 THEN greatest(v_at, v_budget.resets_at) END,
+            v_campaign.timezone, v_campaign.working_hours_start,
+            v_campaign.working_hours_end, v_campaign.working_days, v_days);
+    END IF;
+    SELECT * INTO v_budget
+    FROM liauto.budget_remaining(v_account.id, v_kind, v_now);
+
+    IF v_due > v_now THEN
+        v_reason := 'delay';
+        v_detail := format('Step %s waits %s working day(s) and %s '
+                           'minute(s) after the previous step; the delay '
+                           'ends %s.', v_lead.current_step,
+                           coalesce(v_step ->> 'delay_days', '0'),
+                           coalesce(v_step ->> 'delay_minutes', '0'),
+                           liauto.format_local(v_due, v_campaign.timezone));
+    ELSIF v_account.cooldown_until > v_now THEN
+        v_reason := 'account_cooling_off';
+        v_detail := format('LinkedIn account "%s" is cooling off after a '
+                           'rate limit until %s.', v_account.name,
+                           liauto.format_local(v_account.cooldown_until,
+                                               v_campaign.timezone));
+    ELSIF NOT extract(isodow FROM v_now AT TIME ZONE v_campaign.timezone)
+              ::smallint = ANY (v_campaign.working_days)
+    THEN
+        v_reason := 'weekend';
+        v_detail := format('%s is not a working day of the campaign.',
+                           to_char(v_now AT TIME ZONE v_campaign.timezone,
+                                   'FMDay'));
+    ELSIF (v_now AT TIME ZONE v_campaign.timezone)::date = ANY (v_days) THEN
+        v_reason := 'holiday';
+        v_detail := format('%s is a holiday of the campaign.',
+                           to_char(v_now AT TIME ZONE v_campaign.timezone,
+                                   'FMDay YYYY-MM-DD'));
+    ELSIF liauto.snap_to_working_hours(
+              v_now, v_campaign.timezone, v_campaign.working_hours_start,
+              v_campaign.working_hours_end, v_campaign.working_days, v_days)
+          > v_now
+    THEN
+        v_reason := 'outside_working_hours';
+        v_detail := format('It is %s, outside working hours %s-%s.',
+                           liauto.format_local(v_now, v_campaign.timezone),
+                           to_char(v_campaign.working_hours_start, 'HH24:MI'),
+                           to_char(v_campaign.working_hours_end, 'HH24:MI'));
+    ELSIF v_budget.remaining = 0 THEN
+        v_reason := v_budget.limited_by || '_cap';
+        v_detail := format('LinkedIn account "%s" reached its %s %s limit.',
+                           v_account.name, v_budget.limited_by, v_kind);
+    ELSE
+        v_reason := 'due';
+        v_detail := 'Due now; it goes out with the account''s next send.';
+    END IF;
+
+    RETURN jsonb_build_object(
+        'next_step', v_lead.current_step,
+        'expected_at', to_char(v_at AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'reason', v_reason,
+        'detail', v_detail || coalesce(
+                      ' Expected ' ||
+                      liauto.format_local(v_at, v_campaign.timezone) || '.',
+                      ' Nothing is sent until the limit is raised.'));
+END
+$$;
+
+COMMENT ON FUNCTION liauto.explain_wait(uuid) IS
+    '{"next_step","expected_at","reason","detail"} for GET '
+    '/leads/{id}/schedule, for the lead''s own sender (the campaign''s '
+    'first before it is bound) and with the campaign''s holidays. reason '
+    'is the first rule that stops the step now, in this order: '
+    'responded, error, finished, campaign_paused, scheduler_paused, '
+    'account_disconnected, waiting_for_acceptance (expected_at null for '
+    'these), delay, account_cooling_off, weekend, holiday, '
+    'outside_working_hours, daily_cap, weekly_cap, or due when nothing '
+    'does. expected_at is the first instant all time and budget rules '
+    'allow.';

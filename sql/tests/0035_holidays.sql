@@ -10,7 +10,7 @@
 -- Mon 2 Nov, Tue 3 Nov.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(27);
+SELECT plan(28);
 
 \ir lib/api_calls.sql
 
@@ -132,6 +132,11 @@ SELECT ok((SELECT date '2026-12-25' = ANY (liauto.campaign_holidays(c))
            FROM liauto.campaigns AS c
            WHERE id = 'a3000000-0000-0000-0000-000000000035'),
           'campaign: its own dates and its country''s');
+SELECT is(liauto.explain_wait('a1000000-0000-0000-0000-000000000035')
+          - 'detail',
+          '{"next_step": 0, "expected_at": "2026-12-29T08:00:00.000Z",
+            "reason": "holiday"}',
+          'schedule: the lead waits for the holiday, says so and when');
 SELECT is(engine.plan_due(100), 1, 'plan: the invite is planned');
 -- Christmas (FR) and Mon 28 (the campaign's own) are skipped: Tue 29
 -- 09:00 CET
