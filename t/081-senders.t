@@ -154,9 +154,12 @@ sub main::invites_used {
 
 END {
     stop_worker($worker, 'TERM', 10) if $worker;
-    # the shared database's clock back to real time for the next files
+    # the shared database's clock back to real time for the next files,
+    # and nothing of this file left for their workers to send
     system('psql', '-qAtX', '-d', $dsn, '-c',
-           'SELECT liauto.set_clock(now())');
+           "UPDATE liauto.campaigns SET status = 'paused'"
+           . " WHERE name LIKE 't081 %' AND status = 'active';"
+           . " SELECT liauto.set_clock(now())");
 }
 
 our $http_config = <<'_EOC_';
