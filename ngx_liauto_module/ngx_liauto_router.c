@@ -408,6 +408,20 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_ADMIN,
       NGX_LIAUTO_SQL("api.admin_webhooks_delete") },
 
+    /* sender rotation: a campaign's accounts and their results */
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/senders"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.campaigns_senders_get") },
+
+    { NGX_HTTP_PUT, ngx_string("/api/v1/campaigns/{id}/senders"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
+      NGX_LIAUTO_SQL("api.campaigns_senders_put") },
+
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/analytics/senders"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.campaigns_sender_analytics") },
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, NULL }
 };
 

@@ -51,7 +51,7 @@ SELECT is((SELECT (a -> 'body') - '{id,created_at,updated_at}'::text[]
             "profile_url": "https://uk.linkedin.com/in/Ann-Lee/?trk=x",
             "custom_fields": {"team": "Sales", "size": 12},
             "status": "pending", "error_reason": null, "current_step": 0,
-            "last_step_sent_at": null}',
+            "sender_account_id": null, "last_step_sent_at": null}',
           'leads_create: the lead, its identifier derived from the URL');
 SELECT is(pg_temp.err(pg_temp.call('api.leads_create', pg_temp.agent_a(),
               '{}', '{}',
@@ -211,7 +211,8 @@ SELECT is((pg_temp.call('api.leads_update', pg_temp.agent_a(),
                '{"status": "pending"}') -> 'body')
           - '{id,client_id,campaign_id,first_name,last_name,company,email,'
             'public_identifier,profile_url,custom_fields,current_step,'
-            'last_step_sent_at,created_at,updated_at}'::text[],
+            'last_step_sent_at,created_at,updated_at,sender_account_id}'
+            ::text[],
           '{"status": "pending", "error_reason": null, "title": "CTO"}',
           'leads_update: error → pending clears the reason');
 UPDATE liauto.leads SET status = 'invite_sent'

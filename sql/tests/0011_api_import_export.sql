@@ -104,6 +104,7 @@ SELECT is((SELECT array_agg(coalesce(public_identifier, profile_url)
 SELECT is((SELECT to_jsonb(l) - '{id,created_at,updated_at,client_id,'
                                  'campaign_id,provider_id,member_id,'
                                  'conversation_id,last_step_sent_at,'
+                                 'sender_account_id,'
                                  'error_reason,current_step,'
                                  'next_due_at,invite_note_dropped}'::text[]
            FROM liauto.leads AS l WHERE public_identifier = 'ann-lee'),
