@@ -552,6 +552,14 @@ cmd_soak() {
         worker/tests/pacing_days.t
 }
 
+# ./build.sh soak-rss [MINUTES]: a stack under a mixed load at half its
+# measured capacity for MINUTES (default 60), RSS/fds/connections sampled
+# every minute (t/soak/rss.sh; table in build/soak-rss.md)
+cmd_soak_rss() {
+    cmd_build
+    with_throwaway_pg "$ROOT/t/soak/rss.sh" "$@"
+}
+
 # ---------------------------------------------------------------- bench
 
 cmd_bench() {
@@ -657,6 +665,7 @@ usage: ./build.sh <command>
   test     run every test suite against a throwaway Postgres
   test-asan  the same with the module and worker built with ASAN + UBSan
   soak     the fault-injection suite with large numbers (long)
+  soak-rss [M]  M minutes (default 60) of mixed load at half capacity: RSS, fds, errors
   fuzz [S] each libFuzzer harness (t/fuzz) for S seconds (default 300)
   bench    wrk against the module next to nginx's return 200 and pgbench
   bench-analytics  analytics latency at 1M leads / 5M events
@@ -665,7 +674,7 @@ EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|test-asan|soak|fuzz|bench|bench-analytics|demo|__suites)
+    deps|build|up|down|status|test|test-asan|soak|soak-rss|fuzz|bench|bench-analytics|demo|__suites)
         cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;
