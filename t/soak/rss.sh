@@ -139,7 +139,13 @@ sim() {
          -H 'Content-Type: application/json' -d "$2" >/dev/null
 }
 sim /config '{"auto_people": true}'
-for i in $(seq 1 "$ACCOUNTS"); do sim /accounts "{\"id\": \"soak-acc-$i\"}"; done
+# no weekly invitation cap for the hour (the simulator's is LinkedIn's 200)
+for i in $(seq 1 "$ACCOUNTS"); do
+    sim /accounts "{\"id\": \"soak-acc-$i\", \"weekly_invite_cap\": 1000000}"
+done
+# the inbox account of the webhook deliveries: the worker looks their
+# senders up
+sim /accounts '{"id": "fFl27we2Rqa0eSbwIKX9hw"}'
 
 log "nginx on 127.0.0.1:$PORT (t/bench/nginx.conf.in)"
 sed -e "s|@MODULE_SO@|$ROOT/build/ngx_liauto_module.so|" \
