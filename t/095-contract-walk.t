@@ -16,12 +16,15 @@ $ENV{TEST_NGINX_LIAUTO_DSN} ||= 'dbname=liauto_test';
 $ENV{TEST_NGINX_LIAUTO_ROOT} ||= '.';
 
 # fixtures: an admin; a client with an account, a draft campaign on it, a
-# lead, an agent, a blocklist entry; a second campaign, account, client,
-# user and lead to delete
+# lead, an agent, a blocklist entry, a conversation with the lead; a second
+# campaign, account, client, user and lead to delete
 our ($admin_id, $client_id, $account_id, $campaign_id, $lead_id, $agent_id,
-     $block_id, $d_campaign, $d_account, $d_client, $d_user, $d_lead)
+     $block_id, $d_campaign, $d_account, $d_client, $d_user, $d_lead,
+     $conversation_id)
     = split /\|/, `psql '$ENV{TEST_NGINX_LIAUTO_DSN}' -qAt -v ON_ERROR_STOP=1 <<'SQL'
 DELETE FROM liauto.users WHERE email LIKE '%\@t095.test';
+DELETE FROM liauto.conversations WHERE client_id IN
+    (SELECT id FROM liauto.clients WHERE name LIKE 't095 %');
 DELETE FROM liauto.leads WHERE client_id IN
     (SELECT id FROM liauto.clients WHERE name LIKE 't095 %');
 DELETE FROM liauto.campaigns WHERE client_id IN
@@ -61,14 +64,20 @@ WITH c AS (INSERT INTO liauto.clients (name) VALUES ('t095 client')
      b AS (INSERT INTO liauto.blocklist_entries (client_id, kind, value,
                                                  match_key)
            SELECT c.id, 'company', 'T095 Corp', 't095 corp' FROM c
-           RETURNING id)
+           RETURNING id),
+     cv AS (INSERT INTO liauto.conversations (client_id, account_id,
+                                              external_chat_id, lead_id,
+                                              campaign_id)
+            SELECT c.id, a.id, 't095-chat', l.id, k.id FROM c, a, l, k
+            RETURNING id)
 SELECT (SELECT id FROM adm), (SELECT id FROM c), (SELECT id FROM a),
        (SELECT id FROM k), (SELECT id FROM l), (SELECT id FROM ag),
        (SELECT id FROM b), (SELECT id FROM dk), (SELECT id FROM da),
-       (SELECT id FROM d), (SELECT id FROM du), (SELECT id FROM dl);
+       (SELECT id FROM d), (SELECT id FROM du), (SELECT id FROM dl),
+       (SELECT id FROM cv);
 SQL`;
-chomp $d_lead if defined $d_lead;
-die "fixtures failed" unless $d_lead;
+chomp $conversation_id if defined $conversation_id;
+die "fixtures failed" unless $conversation_id;
 
 our $admin = bearer({ sub => $admin_id, role => 'admin' })
            . "\nContent-Type: application/json";
@@ -96,7 +105,7 @@ __DATA__
   "POST /api/v1/users\n"
   . qq({"client_id":"$::client_id","email":"new-agent\@t095.test","password":"a long enough secret","role":"agent"}),
   "GET /api/v1/users/$::agent_id",
-  "PATCH /api/v1/users/$::agent_id\n" . '{"role":"viewer"}',
+  "PATCH /api/v1/users/$::agent_id\n" . '{"email":"agent-renamed@t095.test"}',
   "DELETE /api/v1/users/$::d_user" ]
 --- error_code eval
 [200, 201, 200, 200, 204]
@@ -175,3 +184,22 @@ __DATA__
   "POST /api/v1/auth/logout\n" . '{"refresh_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}' ]
 --- error_code eval
 [204, 200, 200, 200, 200, 200, 401]
+
+
+
+=== TEST 7: a conversation: read it and its messages, mark, assign, snooze, reply, close, reopen
+--- request eval
+[ "GET /api/v1/inbox/conversations/$::conversation_id",
+  "GET /api/v1/inbox/conversations/$::conversation_id/messages",
+  "POST /api/v1/inbox/conversations/$::conversation_id/read",
+  "POST /api/v1/inbox/conversations/$::conversation_id/unread",
+  "POST /api/v1/inbox/conversations/$::conversation_id/assign\n"
+  . qq({"user_id":"$::agent_id"}),
+  "POST /api/v1/inbox/conversations/$::conversation_id/snooze\n"
+  . '{"until":"2099-01-01T09:00:00Z"}',
+  "POST /api/v1/inbox/conversations/$::conversation_id/reply\n"
+  . '{"text":"Thanks Lea, does Thursday 3 pm suit you?"}',
+  "POST /api/v1/inbox/conversations/$::conversation_id/close",
+  "POST /api/v1/inbox/conversations/$::conversation_id/reopen" ]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 202, 200, 200]

@@ -27,8 +27,8 @@ ulimit -n "$(ulimit -Hn)"
 
 port() {
     local p
-    for p in $(shuf -i 30000-39999 -n 50); do
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    for p in $(shuf -i 10000-19999 -n 50); do
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
     die "no free port found"
 }

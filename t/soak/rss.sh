@@ -31,8 +31,8 @@ die() { printf 'soak-rss: %s\n' "$*" >&2; exit 1; }
 
 free_port() {
     local port
-    for port in $(shuf -i 30000-39999 -n 50); do
-        ss -Hltn "sport = :$port" | grep -q . && continue
+    for port in $(shuf -i 10000-19999 -n 50); do
+        ss -Htan "sport = :$port" | grep -q . && continue
         echo "$port"
         return
     done
