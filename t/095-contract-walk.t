@@ -203,3 +203,18 @@ __DATA__
   "POST /api/v1/inbox/conversations/$::conversation_id/reopen" ]
 --- error_code eval
 [200, 200, 200, 200, 200, 200, 202, 200, 200]
+
+
+
+=== TEST 8: admin jobs and status; outbound webhook subscriptions
+--- request eval
+[ "GET /api/v1/admin/migrations/status",
+  "GET /api/v1/admin/webhooks",
+  "POST /api/v1/admin/sync/relations\n" . qq({"campaign_id":"$::campaign_id"}),
+  "POST /api/v1/admin/backfill/conversations\n"
+  . qq({"account_id":"$::account_id"}),
+  "POST /api/v1/admin/backfill/replies\n"
+  . qq({"account_id":"$::account_id","since":"2026-11-23T00:00:00Z"}),
+  "GET /api/v1/webhook-subscriptions" ]
+--- error_code eval
+[200, 200, 202, 202, 202, 200]
