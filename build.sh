@@ -26,7 +26,7 @@ DEB_PACKAGES=(
     libcsv-dev
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
     libyaml-libyaml-perl nodejs
-    wrk bc
+    wrk bc python3
     chromium clang llvm
 )
 
@@ -294,7 +294,7 @@ nginx_conf() {
         -e "s|@DSN@|$dsn|g" \
         -e "s|@ROOT@|$ROOT|g" \
         conf/nginx.conf.in >"$dir/conf/nginx.conf"
-    cp conf/liauto-api.conf "$dir/conf/"
+    cp conf/liauto-api.conf conf/liauto-connections.conf "$dir/conf/"
 }
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -503,7 +503,8 @@ suite() {
     fi
 }
 
-cmd___suites() {
+# a throwaway database migrated, and the environment every suite gets
+suites_env() {
     PASSED=() FAILED=()
     export LIAUTO_TEST_DSN="host=$PGHOST port=$PGPORT dbname=liauto_test user=$PGUSER password=$PGPASSWORD"
     export LIAUTO_DATABASE_URL="$LIAUTO_TEST_DSN"
@@ -520,6 +521,10 @@ cmd___suites() {
     # a port and server root of its own, so test runs may overlap
     export TEST_NGINX_PORT=$(free_port)
     export TEST_NGINX_SERVROOT="$BUILD/t-servroot-$TEST_NGINX_PORT"
+}
+
+cmd___suites() {
+    suites_env
 
     if [ $# -gt 0 ]; then
         suite "${*}" prove ${LIAUTO_PROVE_FLAGS:-} -It/compat "$@"
@@ -534,8 +539,77 @@ cmd___suites() {
     suite openapi openapi_lint
     suite fuzz fuzz_run "${LIAUTO_FUZZ_SECONDS:-10}"
     suite test-nginx prove -It/compat t/
+    [ -n "${LIAUTO_SANITIZE:-}" ] || suite contract contract_check
     [ -z "${LIAUTO_SANITIZE:-}" ] || suite sanitizers sanitizer_reports
     summarize
+}
+
+# ./build.sh contract [FILE.t ...]: the contract suite alone
+cmd_contract() {
+    cmd_build
+    with_throwaway_pg "$ROOT/build.sh" __contract "$@"
+}
+
+cmd___contract() {
+    suites_env
+    suite contract contract_check "$@"
+    summarize
+}
+
+# The contract suite: the API .t files again (or the given ones), their
+# requests sent through a prism proxy (@stoplight/prism-cli, --errors=false)
+# in front of the test nginx: TEST_NGINX_CLIENT_PORT, which the real
+# Test::Nginx honours too (and t/lib/liauto/http.lua, for the requests the
+# tests make from inside nginx).  A plain nginx before prism records each
+# exchange with prism's verdict (t/contract/recorder.conf.in);
+# t/contract/check.pl fails on any response off openapi/openapi.yaml.  The
+# files' own assertions are the test-nginx suite's (a proxy in between
+# rewrites Connection, re-serializes JSON, buffers streams): here only
+# prism's verdict counts.  Prism reads the spec through
+# t/contract/spec-for-prism.pl (it ignores 2020-12's prefixItems).  Skipped: files without API traffic through the
+# client port (the configuration's refusals, the simulator, the browser
+# page, raw SSE streams).
+CONTRACT_SKIP=" t/003-config.t t/050-simulator.t t/070-inbox-page.t t/071-stream.t "
+contract_check() {
+    local dir files=() f pid prism rec rc=0 i
+    if [ $# -eq 0 ]; then
+        for f in t/*.t; do
+            [[ "$CONTRACT_SKIP" == *" $f "* ]] || files+=("$f")
+        done
+    else
+        files=("$@")
+    fi
+    prism=$(free_port)
+    rec=$(free_port)
+    dir="$BUILD/contract-$rec"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    t/contract/spec-for-prism.pl openapi/openapi.yaml >"$dir/openapi.json"
+    "$BUILD/node_modules/.bin/prism" proxy "$dir/openapi.json" \
+        "http://127.0.0.1:$TEST_NGINX_PORT" -p "$prism" --errors=false \
+        --cors=false >"$dir/prism.log" 2>&1 &
+    pid=$!
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$rec|" -e "s|@PRISM_PORT@|$prism|" \
+        t/contract/recorder.conf.in >"$dir/nginx.conf"
+    nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log"
+    for i in $(seq 1 600); do
+        grep -q 'Prism is listening' "$dir/prism.log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q 'Prism is listening' "$dir/prism.log"; then
+        TEST_NGINX_CLIENT_PORT=$rec prove -It/compat "${files[@]}" \
+            >"$dir/prove.log" 2>&1 || true
+        t/contract/check.pl "$dir/exchanges.log" openapi/openapi.yaml || rc=1
+    else
+        cat "$dir/prism.log"
+        rc=1
+    fi
+    nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" -s stop
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    [ "$rc" = 1 ] || rm -rf "$dir"
+    return "$rc"
 }
 
 summarize() {
@@ -561,11 +635,26 @@ cmd_soak() {
         worker/tests/pacing_days.t
 }
 
+# ./build.sh soak-rss [MINUTES]: a stack under a mixed load at half its
+# measured capacity for MINUTES (default 60), RSS/fds/connections sampled
+# every minute (t/soak/rss.sh; table in build/soak-rss.md)
+cmd_soak_rss() {
+    cmd_build
+    with_throwaway_pg "$ROOT/t/soak/rss.sh" "$@"
+}
+
 # ---------------------------------------------------------------- bench
 
 cmd_bench() {
     cmd_build
     with_throwaway_pg "$ROOT/t/bench/run.sh"
+    with_throwaway_pg "$ROOT/t/bench/floods.sh"
+}
+
+# ./build.sh bench-floods: the slow-header and idle-connection floods alone
+cmd_bench_floods() {
+    cmd_build
+    with_throwaway_pg "$ROOT/t/bench/floods.sh"
 }
 
 # analytics at 1,000,000 leads / 5,000,000 events (t/bench/analytics.sh);
@@ -666,15 +755,18 @@ usage: ./build.sh <command>
   test     run every test suite against a throwaway Postgres
   test-asan  the same with the module and worker built with ASAN + UBSan
   soak     the fault-injection suite with large numbers (long)
+  contract [FILE.t ...]  the API tests through prism against openapi/openapi.yaml
+  soak-rss [M]  M minutes (default 60) of mixed load at half capacity: RSS, fds, errors
   fuzz [S] each libFuzzer harness (t/fuzz) for S seconds (default 300)
   bench    wrk against the module next to nginx's return 200 and pgbench
+  bench-floods  other requests' p99 under slow-header and idle-connection floods
   bench-analytics  analytics latency at 1M leads / 5M events
   demo     on a running stack with the simulator: a demo campaign, then its progress
 EOF
 }
 
 case "${1:-}" in
-    deps|build|up|down|status|test|test-asan|soak|fuzz|bench|bench-analytics|demo|__suites)
+    deps|build|up|down|status|test|test-asan|contract|soak|soak-rss|fuzz|bench|bench-floods|bench-analytics|demo|__suites|__contract)
         cmd="cmd_${1//-/_}"; shift; "$cmd" "$@" ;;
     -h|--help|help|"") usage ;;
     *) usage; exit 2 ;;

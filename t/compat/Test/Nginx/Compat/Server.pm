@@ -225,6 +225,7 @@ ${use_events}}
 env ASAN_OPTIONS;
 env MOCKNOEAGAIN_VERBOSE;
 env MOCKNOEAGAIN;
+env TEST_NGINX_CLIENT_PORT;
 ${user}
 _EOC_
 }
