@@ -417,6 +417,12 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
 
     r = ctx->request;
 
+    /* most requests have no query string: no JSON to build */
+    if (r->args.len == 0) {
+        ngx_str_set(out, "{}");
+        return NGX_OK;
+    }
+
     obj = json_object();
     if (obj == NULL) {
         return NGX_ERROR;
