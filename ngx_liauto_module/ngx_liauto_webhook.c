@@ -349,6 +349,10 @@ ngx_liauto_webhook_object(ngx_liauto_ctx_t *ctx, ngx_str_t *body)
     ngx_int_t   rc, is_object;
     ngx_str_t   details = ngx_string("{\"body\":\"must be an object\"}");
 
+    if (ngx_liauto_json_scan_object(body) == NGX_OK) {
+        return NGX_OK;
+    }
+
     /* duplicate keys are the sender's business: not refused */
     rc = ngx_liauto_api_parse_json(ctx, body, 0, &json);
 
