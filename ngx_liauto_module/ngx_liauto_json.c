@@ -155,6 +155,12 @@ ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 
     len = text.len + ngx_escape_json(NULL, text.data, text.len);
 
+    /* nothing to escape (ids, roles, most URIs): the text itself */
+    if (len == text.len) {
+        *dst = text;
+        return NGX_OK;
+    }
+
     dst->data = ngx_pnalloc(pool, len);
     if (dst->data == NULL) {
         return NGX_ERROR;
