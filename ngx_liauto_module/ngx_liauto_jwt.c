@@ -70,6 +70,7 @@ static ngx_int_t ngx_liauto_jwt_cache_get(ngx_pool_t *pool,
     ngx_liauto_jwt_result_t *res);
 static void ngx_liauto_jwt_cache_put(ngx_liauto_jwt_conf_t *jcf,
     ngx_str_t *authorization, ngx_liauto_claims_t *claims, ngx_log_t *log);
+static void ngx_liauto_jwt_cache_clear(void);
 static void ngx_liauto_jwt_claims_copy(ngx_liauto_claims_t *dst,
     ngx_liauto_claims_t *src, u_char *p);
 static u_char *ngx_liauto_jwt_place_str(ngx_str_t *dst, ngx_str_t *src,
@@ -255,6 +256,12 @@ ngx_liauto_jwt_init_conf(ngx_liauto_jwt_conf_t *jcf)
     jcf->alg = JWT_ALG_INVAL;
     jcf->ttl = NGX_CONF_UNSET;
     jcf->leeway = NGX_CONF_UNSET;
+
+    /*
+     * a new configuration (a reload without a master process) may reuse a
+     * remembered configuration's address with other keys: forget them all
+     */
+    ngx_liauto_jwt_cache_clear();
 }
 
 
@@ -695,6 +702,21 @@ ngx_liauto_jwt_cache_put(ngx_liauto_jwt_conf_t *jcf, ngx_str_t *authorization,
 
     ngx_liauto_jwt_claims_copy(&slot->claims, claims,
                                ngx_cpymem(p, token.data, token.len));
+}
+
+
+static void
+ngx_liauto_jwt_cache_clear(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_LIAUTO_JWT_CACHE_SLOTS; i++) {
+        if (ngx_liauto_jwt_cache[i].token) {
+            ngx_free(ngx_liauto_jwt_cache[i].token);
+        }
+    }
+
+    ngx_memzero(ngx_liauto_jwt_cache, sizeof(ngx_liauto_jwt_cache));
 }
 
 
