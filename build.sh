@@ -26,7 +26,7 @@ DEB_PACKAGES=(
     libcsv-dev
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
     libyaml-libyaml-perl nodejs
-    wrk bc python3
+    wrk bc python3 valgrind
     chromium clang llvm
 )
 

@@ -407,6 +407,12 @@ ngx_liauto_api_query(ngx_liauto_ctx_t *ctx, ngx_str_t *out)
     ngx_int_t                  rc;
     ngx_liauto_json_refusal_t  why;
 
+    /* most requests have no query string: no JSON to build */
+    if (ctx->request->args.len == 0) {
+        ngx_str_set(out, "{}");
+        return NGX_OK;
+    }
+
     rc = ngx_liauto_json_query(ctx->request->pool, &ctx->request->args, out,
                                &why);
 

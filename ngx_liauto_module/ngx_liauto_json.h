@@ -23,9 +23,15 @@ typedef struct {
 } ngx_liauto_json_refusal_t;
 
 
+/* ngx_liauto_json_scan_object(): deeper or longer is left to jansson */
+#define NGX_LIAUTO_JSON_SCAN_DEPTH   64
+#define NGX_LIAUTO_JSON_SCAN_NUMBER  15
+
+
 size_t ngx_liauto_utf8_len(u_char *p, u_char *last);
 ngx_int_t ngx_liauto_json_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+ngx_int_t ngx_liauto_json_scan_object(ngx_str_t *text);
 ngx_int_t ngx_liauto_json_check(ngx_pool_t *pool, ngx_str_t *text,
     size_t flags, json_t **out, ngx_str_t *details);
 ngx_int_t ngx_liauto_json_query(ngx_pool_t *pool, ngx_str_t *args,

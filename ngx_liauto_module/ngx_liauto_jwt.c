@@ -3,8 +3,9 @@
  * Copyright (C) liauto
  *
  * Access tokens: configuration of the signing key, verification of
- * "Authorization: Bearer" tokens (once per request, cached in the ctx),
- * the $liauto_jwt_* variables and signing for the login route.
+ * "Authorization: Bearer" tokens (once per request, cached in the ctx,
+ * and accepted tokens remembered per worker until they expire), the
+ * $liauto_jwt_* variables and signing for the login route.
  *
  * libjwt 1.10 verifies with whatever algorithm the token names and
  * validates no claim, so the allow-list (one algorithm per key, RFC 8725
@@ -15,6 +16,7 @@
 #include "ngx_liauto_module.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -25,6 +27,29 @@
 #define NGX_LIAUTO_JWT_MIN_RSA_BITS   2048
 #define NGX_LIAUTO_JWT_DEFAULT_TTL    900
 #define NGX_LIAUTO_JWT_DEFAULT_LEEWAY 30
+
+/* accepted tokens remembered per worker: slots (a power of two), size */
+#define NGX_LIAUTO_JWT_CACHE_SLOTS    256
+#define NGX_LIAUTO_JWT_CACHE_MAX      2048
+
+
+/*
+ * A token this worker verified and accepted, with its claims: while it
+ * has not expired, the same bytes under the same configuration are
+ * accepted again without libjwt, OpenSSL and jansson (three quarters of
+ * the instructions nginx spent on GET /leads/{id}).  Direct-mapped by
+ * the token's signature; a collision replaces the older entry.
+ */
+typedef struct {
+    ngx_liauto_jwt_conf_t     *jcf;
+    u_char                    *token;     /* the token, then the claims */
+    size_t                     len;
+    ngx_liauto_claims_t        claims;
+} ngx_liauto_jwt_cached_t;
+
+
+static ngx_liauto_jwt_cached_t
+    ngx_liauto_jwt_cache[NGX_LIAUTO_JWT_CACHE_SLOTS];
 
 
 static char *ngx_liauto_jwt_check_bounds(ngx_conf_t *cf, void *post,
@@ -38,6 +63,18 @@ static int ngx_liauto_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *u);
 
 static ngx_liauto_jwt_result_t *ngx_liauto_jwt_result(ngx_http_request_t *r);
+static ngx_liauto_jwt_cached_t *ngx_liauto_jwt_cache_slot(
+    ngx_str_t *authorization, ngx_str_t *token);
+static ngx_int_t ngx_liauto_jwt_cache_get(ngx_pool_t *pool,
+    ngx_liauto_jwt_conf_t *jcf, ngx_str_t *authorization,
+    ngx_liauto_jwt_result_t *res);
+static void ngx_liauto_jwt_cache_put(ngx_liauto_jwt_conf_t *jcf,
+    ngx_str_t *authorization, ngx_liauto_claims_t *claims, ngx_log_t *log);
+static void ngx_liauto_jwt_cache_clear(void);
+static void ngx_liauto_jwt_claims_copy(ngx_liauto_claims_t *dst,
+    ngx_liauto_claims_t *src, u_char *p);
+static u_char *ngx_liauto_jwt_place_str(ngx_str_t *dst, ngx_str_t *src,
+    u_char *p);
 static const char *ngx_liauto_jwt_bearer(ngx_str_t *authorization,
     ngx_str_t *token);
 static const char *ngx_liauto_jwt_check(ngx_liauto_jwt_conf_t *jcf,
@@ -219,6 +256,12 @@ ngx_liauto_jwt_init_conf(ngx_liauto_jwt_conf_t *jcf)
     jcf->alg = JWT_ALG_INVAL;
     jcf->ttl = NGX_CONF_UNSET;
     jcf->leeway = NGX_CONF_UNSET;
+
+    /*
+     * a new configuration (a reload without a master process) may reuse a
+     * remembered configuration's address with other keys: forget them all
+     */
+    ngx_liauto_jwt_cache_clear();
 }
 
 
@@ -484,6 +527,8 @@ ngx_liauto_jwt_authenticate(ngx_http_request_t *r,
 static ngx_liauto_jwt_result_t *
 ngx_liauto_jwt_result(ngx_http_request_t *r)
 {
+    ngx_int_t                 rc;
+    ngx_str_t                *value;
     ngx_table_elt_t          *h;
     ngx_liauto_ctx_t         *ctx;
     ngx_liauto_srv_conf_t    *lscf;
@@ -505,16 +550,30 @@ ngx_liauto_jwt_result(ngx_http_request_t *r)
 
     lscf = ngx_http_get_module_srv_conf(r, ngx_liauto_module);
     h = r->headers_in.authorization;
+    value = h ? &h->value : NULL;
 
-    if (ngx_liauto_jwt_verify(r->pool, &lscf->jwt, h ? &h->value : NULL, res)
-        != NGX_OK)
-    {
+    rc = ngx_liauto_jwt_cache_get(r->pool, &lscf->jwt, value, res);
+
+    if (rc == NGX_ERROR) {
         return NULL;
     }
 
+    if (rc == NGX_DECLINED) {
+        if (ngx_liauto_jwt_verify(r->pool, &lscf->jwt, value, res) != NGX_OK)
+        {
+            return NULL;
+        }
+
+        if (res->claims) {
+            ngx_liauto_jwt_cache_put(&lscf->jwt, value, res->claims,
+                                     r->connection->log);
+        }
+    }
+
     if (res->claims) {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "liauto jwt: token accepted, sub \"%V\" role \"%V\"",
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "liauto jwt: token accepted%s, sub \"%V\" role \"%V\"",
+                       rc == NGX_OK ? " (cached)" : "",
                        &res->claims->sub, &res->claims->role);
 
     } else {
@@ -526,6 +585,163 @@ ngx_liauto_jwt_result(ngx_http_request_t *r)
     ctx->jwt = res;
 
     return res;
+}
+
+
+/*
+ * The slot of the token in an Authorization value, or NULL when there is
+ * no well-formed Bearer token of a cacheable size.
+ */
+
+static ngx_liauto_jwt_cached_t *
+ngx_liauto_jwt_cache_slot(ngx_str_t *authorization, ngx_str_t *token)
+{
+    u_char      *p, *sig;
+    ngx_uint_t   key;
+
+    if (ngx_liauto_jwt_bearer(authorization, token) != NULL
+        || token->len > NGX_LIAUTO_JWT_CACHE_MAX)
+    {
+        return NULL;
+    }
+
+    /* the signature part: what tells two tokens of one user apart */
+    sig = token->data;
+
+    for (p = token->data; p < token->data + token->len; p++) {
+        if (*p == '.') {
+            sig = p + 1;
+        }
+    }
+
+    key = 0;
+
+    for (p = sig; p < token->data + token->len; p++) {
+        key = ngx_hash(key, *p);
+    }
+
+    return &ngx_liauto_jwt_cache[key & (NGX_LIAUTO_JWT_CACHE_SLOTS - 1)];
+}
+
+
+/*
+ * NGX_OK: the very token was accepted under jcf and has not expired since
+ * (nbf and iat only ever pass later), res->claims copied to pool;
+ * NGX_DECLINED: not remembered, verify it.
+ */
+
+static ngx_int_t
+ngx_liauto_jwt_cache_get(ngx_pool_t *pool, ngx_liauto_jwt_conf_t *jcf,
+    ngx_str_t *authorization, ngx_liauto_jwt_result_t *res)
+{
+    u_char                   *p;
+    ngx_str_t                 token;
+    ngx_liauto_jwt_cached_t  *slot;
+
+    slot = ngx_liauto_jwt_cache_slot(authorization, &token);
+
+    /* in constant time: the slot holds another caller's valid token */
+    if (slot == NULL || slot->jcf != jcf || slot->len != token.len
+        || CRYPTO_memcmp(slot->token, token.data, token.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the test of ngx_liauto_jwt_check_times(), which refuses it now */
+    if (slot->claims.exp < ngx_time() - jcf->leeway) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(pool, slot->claims.sub.len + slot->claims.role.len
+                          + slot->claims.client_id.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    res->claims = ngx_palloc(pool, sizeof(ngx_liauto_claims_t));
+    if (res->claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_liauto_jwt_claims_copy(res->claims, &slot->claims, p);
+
+    return NGX_OK;
+}
+
+
+/* remembers an accepted token; without memory it is just not remembered */
+
+static void
+ngx_liauto_jwt_cache_put(ngx_liauto_jwt_conf_t *jcf, ngx_str_t *authorization,
+    ngx_liauto_claims_t *claims, ngx_log_t *log)
+{
+    u_char                   *p;
+    ngx_str_t                 token;
+    ngx_liauto_jwt_cached_t  *slot;
+
+    slot = ngx_liauto_jwt_cache_slot(authorization, &token);
+    if (slot == NULL) {
+        return;
+    }
+
+    if (slot->token) {
+        ngx_free(slot->token);
+        slot->token = NULL;
+        slot->len = 0;
+    }
+
+    p = ngx_alloc(token.len + claims->sub.len + claims->role.len
+                  + claims->client_id.len, log);
+    if (p == NULL) {
+        return;
+    }
+
+    slot->jcf = jcf;
+    slot->token = p;
+    slot->len = token.len;
+
+    ngx_liauto_jwt_claims_copy(&slot->claims, claims,
+                               ngx_cpymem(p, token.data, token.len));
+}
+
+
+static void
+ngx_liauto_jwt_cache_clear(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_LIAUTO_JWT_CACHE_SLOTS; i++) {
+        if (ngx_liauto_jwt_cache[i].token) {
+            ngx_free(ngx_liauto_jwt_cache[i].token);
+        }
+    }
+
+    ngx_memzero(ngx_liauto_jwt_cache, sizeof(ngx_liauto_jwt_cache));
+}
+
+
+/* dst becomes src with its strings copied to p on (room for them all) */
+
+static void
+ngx_liauto_jwt_claims_copy(ngx_liauto_claims_t *dst,
+    ngx_liauto_claims_t *src, u_char *p)
+{
+    dst->exp = src->exp;
+    p = ngx_liauto_jwt_place_str(&dst->sub, &src->sub, p);
+    p = ngx_liauto_jwt_place_str(&dst->role, &src->role, p);
+    (void) ngx_liauto_jwt_place_str(&dst->client_id, &src->client_id, p);
+}
+
+
+/* an absent claim has no memory at all: never memcpy() from it */
+
+static u_char *
+ngx_liauto_jwt_place_str(ngx_str_t *dst, ngx_str_t *src, u_char *p)
+{
+    dst->len = src->len;
+    dst->data = p;
+
+    return src->len ? ngx_cpymem(p, src->data, src->len) : p;
 }
 
 

@@ -6,6 +6,11 @@
  * event loop.  The libpq socket is wrapped in an ngx_connection_t and
  * registered level-triggered: libpq reads and writes the socket itself, so
  * nginx never sees EAGAIN and edge-triggered readiness would be lost.
+ *
+ * Query texts are constants of the module, so each connection prepares a
+ * text the first time it runs it and then only executes the statement:
+ * Postgres no longer parses, analyses and plans the same call for every
+ * request.
  */
 
 
@@ -20,6 +25,10 @@
 
 #define NGX_LIAUTO_PG_BACKOFF         500
 #define NGX_LIAUTO_PG_TIMEOUT_MARGIN  1000
+
+/* prepared statements per connection: slots (a power of two), most used */
+#define NGX_LIAUTO_PG_STATEMENTS      256
+#define NGX_LIAUTO_PG_STATEMENTS_MAX  192
 
 
 typedef enum {
@@ -43,6 +52,13 @@ struct ngx_liauto_pg_conn_s {
     ngx_liauto_pg_state_e      state;
     ngx_liauto_pg_listen_pt    listen;
     void                      *listen_data;
+
+    /* the query texts prepared on this connection, open addressing */
+    const char                *prepared[NGX_LIAUTO_PG_STATEMENTS];
+    ngx_uint_t                 nprepared;
+    /* the text being prepared, the query (if still there) to run after */
+    const char                *preparing;
+
     unsigned                   want_write:1;
     /* ngx_liauto_pg_release() from inside listen(): closed afterwards */
     unsigned                   delivering:1;
@@ -61,6 +77,12 @@ static void ngx_liauto_pg_wait_timeout_handler(ngx_event_t *ev);
 static void ngx_liauto_pg_connect(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_send(ngx_liauto_pg_conn_t *pgc,
     ngx_liauto_pg_query_t *q);
+static int ngx_liauto_pg_send_statement(ngx_liauto_pg_conn_t *pgc,
+    ngx_liauto_pg_query_t *q);
+static const char **ngx_liauto_pg_statement(ngx_liauto_pg_conn_t *pgc,
+    const char *sql);
+static ngx_int_t ngx_liauto_pg_prepared(ngx_liauto_pg_conn_t *pgc,
+    PGresult **res);
 static void ngx_liauto_pg_flush(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc);
@@ -569,8 +591,7 @@ ngx_liauto_pg_send(ngx_liauto_pg_conn_t *pgc, ngx_liauto_pg_query_t *q)
     q->conn = pgc;
 
     if (!(q->listen ? PQsendQuery(pgc->pgconn, q->sql)
-                    : PQsendQueryParams(pgc->pgconn, q->sql, q->nparams,
-                                        NULL, q->values, NULL, NULL, 0)))
+                    : ngx_liauto_pg_send_statement(pgc, q)))
     {
         ngx_liauto_pg_fail(pgc, NGX_ERROR, PQerrorMessage(pgc->pgconn));
         return;
@@ -580,6 +601,108 @@ ngx_liauto_pg_send(ngx_liauto_pg_conn_t *pgc, ngx_liauto_pg_query_t *q)
     ngx_add_timer(&pgc->timer, pgc->pool->query_timeout);
 
     ngx_liauto_pg_flush(pgc);
+}
+
+
+/*
+ * Executes the statement of q->sql, or prepares it first (its result is
+ * taken by ngx_liauto_pg_prepared()); with every slot taken the text is
+ * sent as it is.  Returns what libpq's PQsend* returned.
+ */
+
+static int
+ngx_liauto_pg_send_statement(ngx_liauto_pg_conn_t *pgc,
+    ngx_liauto_pg_query_t *q)
+{
+    u_char        name[NGX_PTR_SIZE * 2 + 4];
+    const char  **slot;
+
+    slot = ngx_liauto_pg_statement(pgc, q->sql);
+
+    if (slot == NULL) {
+        return PQsendQueryParams(pgc->pgconn, q->sql, q->nparams, NULL,
+                                 q->values, NULL, NULL, 0);
+    }
+
+    /* the text's address names it: texts are constants of the module */
+    ngx_sprintf(name, "l%p%Z", q->sql);
+
+    if (*slot == q->sql) {
+        return PQsendQueryPrepared(pgc->pgconn, (char *) name, q->nparams,
+                                   q->values, NULL, NULL, 0);
+    }
+
+    pgc->preparing = q->sql;
+
+    return PQsendPrepare(pgc->pgconn, (char *) name, q->sql, q->nparams,
+                         NULL);
+}
+
+
+/* the slot of sql: where it is, or the free one it would take; NULL: full */
+
+static const char **
+ngx_liauto_pg_statement(ngx_liauto_pg_conn_t *pgc, const char *sql)
+{
+    ngx_uint_t  i;
+
+    i = ((uintptr_t) sql >> 3) & (NGX_LIAUTO_PG_STATEMENTS - 1);
+
+    while (pgc->prepared[i] != NULL && pgc->prepared[i] != sql) {
+        i = (i + 1) & (NGX_LIAUTO_PG_STATEMENTS - 1);
+    }
+
+    if (pgc->prepared[i] == NULL
+        && pgc->nprepared >= NGX_LIAUTO_PG_STATEMENTS_MAX)
+    {
+        return NULL;
+    }
+
+    return &pgc->prepared[i];
+}
+
+
+/*
+ * The result of a Prepare: NGX_OK when the statement was prepared and its
+ * execution sent (the query stays on the connection, under the same
+ * timer); NGX_DECLINED when the query is done: *res is its result (the
+ * error preparing the text met, as running it would have) or NULL (it
+ * was abandoned meanwhile); NGX_ERROR when the connection failed (and
+ * was closed).
+ */
+
+static ngx_int_t
+ngx_liauto_pg_prepared(ngx_liauto_pg_conn_t *pgc, PGresult **res)
+{
+    const char  *sql;
+
+    sql = pgc->preparing;
+    pgc->preparing = NULL;
+
+    if (*res == NULL || PQresultStatus(*res) != PGRES_COMMAND_OK) {
+        return NGX_DECLINED;
+    }
+
+    *ngx_liauto_pg_statement(pgc, sql) = sql;
+    pgc->nprepared++;
+
+    PQclear(*res);
+    *res = NULL;
+
+    /* abandoned meanwhile: the statement is kept for the next one */
+    if (pgc->query == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_liauto_pg_send_statement(pgc, pgc->query)) {
+        ngx_liauto_pg_fail(pgc, NGX_ERROR, PQerrorMessage(pgc->pgconn));
+        return NGX_ERROR;
+    }
+
+    pgc->state = ngx_liauto_pg_sending;
+    ngx_liauto_pg_flush(pgc);
+
+    return NGX_OK;
 }
 
 
@@ -662,6 +785,11 @@ ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc)
     pool = pgc->pool;
     res = pgc->result;
     pgc->result = NULL;
+
+    if (pgc->preparing && ngx_liauto_pg_prepared(pgc, &res) != NGX_DECLINED)
+    {
+        return;
+    }
 
     if (pgc->timer.timer_set) {
         ngx_del_timer(&pgc->timer);

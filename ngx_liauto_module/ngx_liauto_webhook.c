@@ -422,6 +422,10 @@ ngx_liauto_webhook_object(ngx_pool_t *pool, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
+    if (ngx_liauto_json_scan_object(body) == NGX_OK) {
+        return NGX_OK;
+    }
+
     /* duplicate keys are the sender's business: not refused */
     rc = ngx_liauto_json_check(pool, body, 0, &json, &v->details);
 

@@ -37,6 +37,10 @@ our $http_config = <<'_EOC_';
             error("the lock was never taken")
         end
 
+        function psql(sql)
+            assert(os.execute("psql -q '" .. dsn .. "' -c '" .. sql .. "'"))
+        end
+
         function backends()
             local f = io.popen("psql '" .. dsn .. "' -Atc \"SELECT count(*)"
                 .. " FROM pg_stat_activity WHERE application_name ="
@@ -217,4 +221,46 @@ after: 200
 backends: 1
 --- no_error_log
 [error]
+[alert]
+
+
+
+=== TEST 6: a statement is prepared once per connection: a text that fails to prepare answers its error and is prepared again later; a prepared one follows a renamed function
+--- http_config eval
+"liauto_postgres \"\$TEST_NGINX_LIAUTO_DSN\";\nliauto_postgres_pool_size 1;\n$::http_config"
+--- config
+    location /api/ { liauto_api; }
+    location = /t {
+        content_by_lua_block {
+            local http = require "liauto.http"
+            local function health(what)
+                local res = http.request("GET", "/api/v1/health")
+                ngx.say(what, ": ", res.status)
+            end
+
+            psql("ALTER FUNCTION api.health() RENAME TO health_away")
+            health("missing")
+            psql("ALTER FUNCTION api.health_away() RENAME TO health")
+            health("back")
+            health("again")
+            psql("ALTER FUNCTION api.health() RENAME TO health_away")
+            health("renamed")
+            psql("ALTER FUNCTION api.health_away() RENAME TO health")
+            health("restored")
+            ngx.say("backends: ", backends())
+        }
+    }
+--- request
+GET /t
+--- timeout: 15
+--- response_body
+missing: 503
+back: 200
+again: 200
+renamed: 503
+restored: 200
+backends: 1
+--- error_log
+function api.health() does not exist
+--- no_error_log
 [alert]

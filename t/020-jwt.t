@@ -580,3 +580,52 @@ holds an EC key on curve "secp384r1", ES256 needs P-256 (prime256v1)
 --- must_die
 --- error_log
 "liauto_jwt_key_file" directive is duplicate
+
+
+
+=== TEST 52: a token accepted once: its signature under another payload is still refused (the per-worker cache compares whole tokens)
+--- request eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+my $token = main::hs256(main::claims());
+my ($h, $p, $s) = split /\./, $token;
+[main::bearer($token),
+ main::bearer(CORE::join('.', $h, main::b64(main::json(main::claims(role => 'admin'))), $s)),
+ main::bearer($token)]
+--- response_body eval
+["user-1|agent|client-1|",
+ "|||token is malformed or its signature is invalid",
+ "user-1|agent|client-1|"]
+
+
+
+=== TEST 53: an admin token without client_id, accepted again from the cache
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+my $token = main::hs256(main::claims(role => 'admin', client_id => undef));
+[main::bearer($token), main::bearer($token)]
+--- response_body eval
+["user-1|admin||", "user-1|admin||"]
+
+
+
+=== TEST 54: a cached token is not accepted by a server with another key
+--- http_config eval
+$::http_config . "server { listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_1; liauto_jwt_key_file \$TEST_NGINX_JWT_DIR/other.key; location = /t { return 200 \"\$liauto_jwt_sub|\$liauto_jwt_error\"; } }"
+--- config
+    location = /t {
+        return 200 "$liauto_jwt_sub|$liauto_jwt_role|$liauto_jwt_client_id|$liauto_jwt_error";
+    }
+    location = /other {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/t;
+        proxy_set_header Authorization $http_authorization;
+    }
+--- request eval
+["GET /t", "GET /other"]
+--- more_headers eval
+my $token = main::hs256(main::claims());
+[main::bearer($token), main::bearer($token)]
+--- response_body eval
+["user-1|agent|client-1|",
+ "|token is malformed or its signature is invalid"]

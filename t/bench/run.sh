@@ -136,6 +136,10 @@ psql -q -d liauto_bench -c 'CREATE TABLE bench_webhook_events (LIKE liauto.webho
 insert_tps=$(pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_EACH" -f "$PREFIX/insert.sql" liauto_bench 2>/dev/null \
     | awk '/^tps/ {print $3; exit}')
 
+# before the import: the page the mix reads stays the fixtures' page
+callgrind_out=$(DSN="$DSN" TOKEN="$TOKEN" LEAD_ID="$LEAD_ID" \
+    CAMPAIGN_ID="$CAMPAIGN_ID" "$ROOT/t/bench/callgrind.sh")
+
 log "CSV import of 50,000 rows"
 perl -e 'print "First Name,Last Name,Company,Title,LinkedIn URL,Notes\r\n";
          print "Imp$_,Person$_,\"Company $_, Inc\",CTO,https://www.linkedin.com/in/bench-import-$_/,note $_\r\n"
@@ -176,6 +180,12 @@ plan_out=$(psql -qAt -F ' ' -v ON_ERROR_STOP=1 -d liauto_plan \
     echo "CSV import, 50,000 rows ($(du -k "$PREFIX/import.csv" | cut -f1) KiB) in one request: ${import_time}s"
     echo
     echo "Peak RSS of the nginx workers (VmHWM, summed): $((rss / 1024)) MiB"
+    echo
+    echo "Instructions executed by nginx per request (callgrind, one process,"
+    echo "t/bench/callgrind.sh; Postgres not counted) against"
+    echo "t/bench/callgrind-baseline.txt:"
+    echo
+    echo "$callgrind_out"
     echo
     echo "Engine against the simulator (no latency, no pacing):"
     echo '```'

@@ -10,7 +10,9 @@
  *
  * Webhook payloads (Unipile's and Resend's, in the seed corpus) are parsed
  * by the same function without refusing duplicate keys, the value kept:
- * whatever the API takes, a webhook receiver takes too.
+ * whatever the API takes, a webhook receiver takes too.  The webhook's
+ * fast scan (ngx_liauto_json_scan_object()) vouches only for objects that
+ * jansson accepts.
  */
 
 
@@ -74,6 +76,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_fuzz_check(json == NULL || json_is_object(json)
                    || json_is_array(json),
                    "a body is neither an object nor an array");
+
+    ngx_fuzz_check(ngx_liauto_json_scan_object(&body) == NGX_DECLINED
+                   || (rc == NGX_OK && json_is_object(json)),
+                   "the scan vouched for a body jansson refuses");
 
     json_decref(json);
 
