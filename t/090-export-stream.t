@@ -439,5 +439,7 @@ Content-Disposition: attachment; filename="report.xlsx"
 --- request eval
 "GET /api/v1/campaigns/$::campaign_b/analytics/report.xlsx"
 --- error_code: 404
+--- response_headers
+Content-Type: application/json
 --- response_body chomp
-{"code":"NOT_FOUND","message":"campaign not found","details":{}}
+{"code": "NOT_FOUND", "details": {}, "message": "campaign not found"}
