@@ -24,6 +24,7 @@ DEB_PACKAGES=(
     postgresql-$PG_VERSION-pgtap
     libpq-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
     libcsv-dev
+    libxlsxwriter-dev unzip
     libtest-base-perl libwww-perl libhttp-message-perl libjson-pp-perl
     libyaml-libyaml-perl nodejs
     wrk bc python3 valgrind

@@ -23,6 +23,8 @@
 #include "ngx_liauto_jwt.h"
 #include "ngx_liauto_csv.h"
 #include "ngx_liauto_api.h"
+#include "ngx_liauto_export.h"
+#include "ngx_liauto_xlsx.h"
 
 
 #define NGX_LIAUTO_IDEMPOTENCY_SQL                                           \
@@ -42,8 +44,6 @@ static ngx_int_t ngx_liauto_api_csv_body(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static ngx_int_t ngx_liauto_api_fingerprint(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body, ngx_str_t *out);
-static ngx_int_t ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx,
-    ngx_liauto_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_liauto_api_tokens(ngx_liauto_ctx_t *ctx,
     ngx_str_t *body);
 static u_char *ngx_liauto_api_cstr(ngx_pool_t *pool, ngx_str_t *s);
@@ -113,6 +113,14 @@ ngx_liauto_api_call(ngx_liauto_ctx_t *ctx)
     ctx->query.nparams = 4;
 
     key = ngx_liauto_api_header(r, "idempotency-key");
+
+    if (rt->flags & NGX_LIAUTO_ROUTE_CSV_OUT) {
+        return ngx_liauto_export_csv(ctx, rt->sql);
+    }
+
+    if (rt->flags & NGX_LIAUTO_ROUTE_XLSX_OUT) {
+        return ngx_liauto_query(ctx, rt->sql, ngx_liauto_xlsx_done);
+    }
 
     if (key == NULL || (rt->flags & NGX_LIAUTO_ROUTE_PUBLIC)
         || r->method == NGX_HTTP_GET || r->method == NGX_HTTP_HEAD)
@@ -634,8 +642,6 @@ ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res)
     ngx_liauto_ctx_t    *ctx;
     ngx_http_request_t  *r;
 
-    static ngx_str_t  csv = ngx_string("text/csv; charset=utf-8");
-
     ctx = q->data;
     r = ctx->request;
 
@@ -676,11 +682,6 @@ ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res)
         return;
     }
 
-    if (status < 300 && (ctx->route->flags & NGX_LIAUTO_ROUTE_CSV_OUT)) {
-        ngx_liauto_finalize(ctx, ngx_liauto_send(r, status, &csv, &body));
-        return;
-    }
-
     ngx_liauto_finalize(ctx, ngx_liauto_send_json(r, status, &body));
 }
 
@@ -693,13 +694,14 @@ ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res)
  * on our side, logged in full and answered 500 without internals.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx, ngx_liauto_pg_query_t *q,
     PGresult *res)
 {
     char                *state, *detail, *dump;
     json_t              *envelope;
-    ngx_int_t            status;
+    ngx_int_t            status, rc;
+    const char          *code, *message;
     ngx_str_t            body;
     ngx_http_request_t  *r;
 
@@ -725,27 +727,23 @@ ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx, ngx_liauto_pg_query_t *q,
     if (state && detail && ngx_strcmp(state, "LIAPI") == 0) {
         envelope = json_loads(detail, 0, NULL);
         status = json_integer_value(json_object_get(envelope, "status"));
+        code = json_string_value(json_object_get(envelope, "code"));
+        message = json_string_value(json_object_get(envelope, "message"));
 
-        if (status >= 400 && status <= 599) {
-            json_object_del(envelope, "status");
-            dump = json_dumps(envelope, JSON_COMPACT);
+        if (status >= 400 && status <= 599 && code && message) {
+            /* the envelope in the order every other answer has */
+            dump = json_dumps(json_object_get(envelope, "details"),
+                              JSON_COMPACT);
+
+            body.data = (u_char *) dump;
+            body.len = dump ? ngx_strlen(dump) : 0;
+
+            rc = ngx_liauto_send_error(r, status, code, message, &body);
+
+            free(dump);
             json_decref(envelope);
 
-            if (dump == NULL) {
-                return NGX_ERROR;
-            }
-
-            body.len = ngx_strlen(dump);
-            body.data = ngx_pnalloc(r->pool, body.len);
-            if (body.data == NULL) {
-                free(dump);
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(body.data, dump, body.len);
-            free(dump);
-
-            return ngx_liauto_send_json(r, status, &body);
+            return rc;
         }
 
         json_decref(envelope);

@@ -25,6 +25,9 @@ ngx_table_elt_t *ngx_liauto_api_header(ngx_http_request_t *r,
     const char *lowcase_name);
 /* sends the (status, body) row of an api.* function */
 void ngx_liauto_api_done(ngx_liauto_pg_query_t *q, PGresult *res);
+/* answers a query that failed or raised (503/504, its envelope, 500) */
+ngx_int_t ngx_liauto_api_sql_error(ngx_liauto_ctx_t *ctx,
+    ngx_liauto_pg_query_t *q, PGresult *res);
 
 /*
  * The checks of ngx_liauto_api_call(), for routes with their own handler:

@@ -60,6 +60,8 @@ struct ngx_liauto_pg_conn_s {
     const char                *preparing;
 
     unsigned                   want_write:1;
+    /* a streamed query's consumer asked to stop reading (row() NGX_AGAIN) */
+    unsigned                   paused:1;
     /* ngx_liauto_pg_release() from inside listen(): closed afterwards */
     unsigned                   delivering:1;
     unsigned                   released:1;
@@ -85,6 +87,8 @@ static ngx_int_t ngx_liauto_pg_prepared(ngx_liauto_pg_conn_t *pgc,
     PGresult **res);
 static void ngx_liauto_pg_flush(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc);
+static ngx_int_t ngx_liauto_pg_row(ngx_liauto_pg_conn_t *pgc,
+    PGresult *res);
 static void ngx_liauto_pg_complete(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_make_idle(ngx_liauto_pg_conn_t *pgc);
 static void ngx_liauto_pg_idle_event(ngx_liauto_pg_conn_t *pgc);
@@ -209,6 +213,9 @@ ngx_liauto_pg_run(ngx_liauto_pg_pool_t *pool, ngx_liauto_pg_query_t *q)
 void
 ngx_liauto_pg_abandon(ngx_liauto_pg_query_t *q)
 {
+    ngx_liauto_pg_conn_t  *pgc;
+    ngx_liauto_pg_pool_t  *pool;
+
     if (q->queued) {
         ngx_queue_remove(&q->queue);
         q->queued = 0;
@@ -219,11 +226,53 @@ ngx_liauto_pg_abandon(ngx_liauto_pg_query_t *q)
         }
     }
 
-    if (q->conn) {
-        /* the result is drained and dropped; the connection is reused */
-        q->conn->query = NULL;
-        q->conn = NULL;
+    if (q->conn == NULL) {
+        return;
     }
+
+    pgc = q->conn;
+    pgc->query = NULL;
+    q->conn = NULL;
+
+    if (q->row) {
+        /*
+         * the rest of a stream may be large: the connection goes, and the
+         * server ends the session (client_connection_check_interval)
+         */
+        ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                      "liauto: closing the postgres connection of a "
+                      "streamed query given up before its end");
+        pool = pgc->pool;
+        ngx_liauto_pg_close(pgc);
+        ngx_liauto_pg_dispatch(pool);
+    }
+
+    /* else the result is drained and dropped; the connection is reused */
+}
+
+
+void
+ngx_liauto_pg_resume(ngx_liauto_pg_query_t *q)
+{
+    ngx_liauto_pg_conn_t  *pgc;
+
+    pgc = q->conn;
+
+    if (pgc == NULL || !pgc->paused) {
+        return;
+    }
+
+    pgc->paused = 0;
+
+    if (ngx_add_event(pgc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+        != NGX_OK)
+    {
+        ngx_liauto_pg_fail(pgc, NGX_ERROR, "could not register the socket");
+        return;
+    }
+
+    /* rows libpq read before the pause get no event */
+    ngx_liauto_pg_read(pgc);
 }
 
 
@@ -614,28 +663,32 @@ static int
 ngx_liauto_pg_send_statement(ngx_liauto_pg_conn_t *pgc,
     ngx_liauto_pg_query_t *q)
 {
+    int           sent;
     u_char        name[NGX_PTR_SIZE * 2 + 4];
     const char  **slot;
 
     slot = ngx_liauto_pg_statement(pgc, q->sql);
 
-    if (slot == NULL) {
-        return PQsendQueryParams(pgc->pgconn, q->sql, q->nparams, NULL,
-                                 q->values, NULL, NULL, 0);
-    }
-
     /* the text's address names it: texts are constants of the module */
     ngx_sprintf(name, "l%p%Z", q->sql);
 
-    if (*slot == q->sql) {
-        return PQsendQueryPrepared(pgc->pgconn, (char *) name, q->nparams,
+    if (slot == NULL) {
+        sent = PQsendQueryParams(pgc->pgconn, q->sql, q->nparams, NULL,
+                                 q->values, NULL, NULL, 0);
+
+    } else if (*slot == q->sql) {
+        sent = PQsendQueryPrepared(pgc->pgconn, (char *) name, q->nparams,
                                    q->values, NULL, NULL, 0);
+
+    } else {
+        pgc->preparing = q->sql;
+
+        return PQsendPrepare(pgc->pgconn, (char *) name, q->sql,
+                             q->nparams, NULL);
     }
 
-    pgc->preparing = q->sql;
-
-    return PQsendPrepare(pgc->pgconn, (char *) name, q->sql, q->nparams,
-                         NULL);
+    /* rows one at a time (an export): libpq takes it right after a send */
+    return sent && (!q->row || PQsetSingleRowMode(pgc->pgconn));
 }
 
 
@@ -741,6 +794,11 @@ ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc)
 {
     PGresult  *res;
 
+    /* a read event posted before a pause */
+    if (pgc->paused) {
+        return;
+    }
+
     if (PQconsumeInput(pgc->pgconn) == 0) {
         ngx_liauto_pg_fail(pgc, pgc->state == ngx_liauto_pg_setup
                                 ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_ERROR,
@@ -758,6 +816,14 @@ ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc)
             return;
         }
 
+        if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+            if (ngx_liauto_pg_row(pgc, res) != NGX_OK) {
+                return;
+            }
+
+            continue;
+        }
+
         /* keep the first result, or the first error after it */
         if (pgc->result == NULL
             || (PQresultStatus(pgc->result) != PGRES_FATAL_ERROR
@@ -772,6 +838,52 @@ ngx_liauto_pg_read(ngx_liauto_pg_conn_t *pgc)
             PQclear(res);
         }
     }
+}
+
+
+/*
+ * Hands one row of a streamed query to its consumer.  NGX_OK: read on;
+ * anything else: stop, the connection is paused or gone.
+ */
+
+static ngx_int_t
+ngx_liauto_pg_row(ngx_liauto_pg_conn_t *pgc, PGresult *res)
+{
+    ngx_int_t               rc;
+    ngx_liauto_pg_query_t  *q;
+
+    q = pgc->query;
+
+    if (q == NULL || q->row == NULL) {
+        PQclear(res);
+        return NGX_OK;
+    }
+
+    rc = q->row(q, res);
+    PQclear(res);
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (rc == NGX_AGAIN) {
+        /*
+         * the server blocks on its full socket meanwhile: the client's
+         * pace reaches Postgres, nothing piles up here
+         */
+        pgc->paused = 1;
+
+        if (ngx_del_event(pgc->c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            ngx_liauto_pg_fail(pgc, NGX_ERROR,
+                               "could not unregister the socket");
+        }
+
+        return NGX_AGAIN;
+    }
+
+    ngx_liauto_pg_fail(pgc, NGX_ERROR,
+                       "the consumer of a streamed query gave it up");
+    return NGX_ERROR;
 }
 
 

@@ -25,6 +25,14 @@ typedef struct ngx_liauto_pg_query_s  ngx_liauto_pg_query_t;
 typedef void (*ngx_liauto_pg_handler_pt)(ngx_liauto_pg_query_t *q,
     PGresult *res);
 
+/*
+ * One row of a streamed query: NGX_OK for the next one, NGX_AGAIN to stop
+ * reading until ngx_liauto_pg_resume(), NGX_ERROR to give the query up
+ * (its connection is closed and the handler gets NGX_ERROR).
+ */
+typedef ngx_int_t (*ngx_liauto_pg_row_pt)(ngx_liauto_pg_query_t *q,
+    PGresult *res);
+
 /* a NOTIFY on a listening connection; NULL: the connection is gone */
 typedef void (*ngx_liauto_pg_listen_pt)(void *data, PGnotify *notify);
 
@@ -37,6 +45,11 @@ typedef void (*ngx_liauto_pg_listen_pt)(void *data, PGnotify *notify);
  *   rc == NGX_HTTP_SERVICE_UNAVAILABLE    no connection could be had in time
  *   rc == NGX_HTTP_GATEWAY_TIME_OUT       the query did not finish in time
  *   rc == NGX_ERROR                       the connection broke mid-query
+ *
+ * With row set, the query runs in libpq's single-row mode: every row goes
+ * to row() as it arrives, and the handler gets the final (empty or failed)
+ * result.  Abandoning such a query closes its connection instead of
+ * draining what the server still has to send.
  *
  * With listen set, sql is a LISTEN (sent with the simple protocol, so it
  * may hold several statements and takes no parameters).  When it succeeds
@@ -51,6 +64,7 @@ struct ngx_liauto_pg_query_s {
     const char                *values[NGX_LIAUTO_PG_MAX_PARAMS];
 
     ngx_liauto_pg_handler_pt   handler;
+    ngx_liauto_pg_row_pt       row;
     ngx_liauto_pg_listen_pt    listen;
     void                      *data;
     ngx_log_t                 *log;
@@ -98,6 +112,7 @@ void ngx_liauto_pg_pool_close(ngx_liauto_pg_pool_t *pool);
 void ngx_liauto_pg_run(ngx_liauto_pg_pool_t *pool, ngx_liauto_pg_query_t *q);
 void ngx_liauto_pg_abandon(ngx_liauto_pg_query_t *q);
 void ngx_liauto_pg_release(ngx_liauto_pg_conn_t *pgc);
+void ngx_liauto_pg_resume(ngx_liauto_pg_query_t *q);
 
 
 #endif /* _NGX_LIAUTO_PG_H_INCLUDED_ */

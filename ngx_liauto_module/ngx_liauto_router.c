@@ -334,6 +334,12 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_CSV_OUT, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.analytics_export") },
 
+    /* the XLSX report of a campaign (sql 0032, ngx_liauto_xlsx.c) */
+    { NGX_HTTP_GET,
+      ngx_string("/api/v1/campaigns/{id}/analytics/report.xlsx"),
+      ngx_liauto_api_call, NGX_LIAUTO_ROUTE_XLSX_OUT, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.analytics_report") },
+
     /* notifications and the weekly report (sql 0024) */
     { NGX_HTTP_GET, ngx_string("/api/v1/clients/{id}/notifications"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_AGENT,

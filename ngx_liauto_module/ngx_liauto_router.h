@@ -15,7 +15,7 @@
 #define NGX_LIAUTO_ROUTE_BODY     0x01
 /* no access token needed (health, login, refresh) */
 #define NGX_LIAUTO_ROUTE_PUBLIC   0x02
-/* the SQL function's body is CSV, not JSON */
+/* the SQL function's rows are a CSV export, streamed (ngx_liauto_export.c) */
 #define NGX_LIAUTO_ROUTE_CSV_OUT  0x04
 /* the SQL function vouched for a user: answer with signed tokens */
 #define NGX_LIAUTO_ROUTE_TOKENS   0x08
@@ -23,6 +23,8 @@
 #define NGX_LIAUTO_ROUTE_CSV_IN   0x10
 /* a webhook delivery: ngx_liauto_webhook_admit() runs before the body */
 #define NGX_LIAUTO_ROUTE_WEBHOOK  0x20
+/* the SQL function's {"sheets": [..]} is sent as XLSX (ngx_liauto_xlsx.c) */
+#define NGX_LIAUTO_ROUTE_XLSX_OUT 0x40
 
 #define NGX_LIAUTO_ROUTE_READS_BODY                                          \
     (NGX_LIAUTO_ROUTE_BODY|NGX_LIAUTO_ROUTE_CSV_IN)

@@ -618,7 +618,7 @@ FROM (VALUES ('{"format": "xlsx", "view": "summary"}',
               '{"format": "must be csv"}'),
              ('{"view": "inbox"}',
               '{"view": "must be one of: summary, timeseries, funnel, '
-              'rate-usage, comparative"}'),
+              'rate-usage, comparative, real-time, variants"}'),
              ('{"view": "funnel"}',
               '{"id": "is required: the campaign (account for rate-usage, '
               'client for comparative)"}')) AS t (q, d);

@@ -3,6 +3,8 @@
 -- its answer, follow a list's cursors, and the callers of two tenants.
 
 -- Calls a route function: {"status": n, "body": JSON body or its text}.
+-- A streamed export answers in rows (the status on the first, the body in
+-- pieces) and refuses with a LIAPI raise: both as the module sees them.
 CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
                              p_path text[] DEFAULT '{}',
                              p_query jsonb DEFAULT '{}',
@@ -10,11 +12,20 @@ CREATE FUNCTION pg_temp.call(p_fn text, p_caller jsonb,
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_status  integer;
-    v_body    text;
+    v_status    integer;
+    v_body      text;
+    v_envelope  text;
 BEGIN
-    EXECUTE format('SELECT status, body FROM %s($1, $2, $3, $4)', p_fn)
-    INTO v_status, v_body USING p_caller, p_path, p_query, p_body;
+    BEGIN
+        EXECUTE format('SELECT min(status), string_agg(body, '''' ORDER BY n)'
+                       ' FROM %s($1, $2, $3, $4) WITH ORDINALITY'
+                       ' AS f (status, body, n)', p_fn)
+        INTO v_status, v_body USING p_caller, p_path, p_query, p_body;
+    EXCEPTION WHEN SQLSTATE 'LIAPI' THEN
+        GET STACKED DIAGNOSTICS v_envelope = PG_EXCEPTION_DETAIL;
+        SELECT e.status, e.body INTO v_status, v_body
+        FROM api.error_from(v_envelope) AS e;
+    END;
     RETURN jsonb_build_object('status', v_status, 'body',
         CASE WHEN v_body ~ '^[\[{]' THEN v_body::jsonb
              ELSE to_jsonb(v_body) END);
