@@ -169,10 +169,11 @@ line two"\r
 --- request eval
 "POST /api/v1/campaigns/$::campaign_id/leads/import\n"
 . "First Name,Last Name,LinkedIn URL\n"
-. join('', map { "Big$_,\"Row, $_\",https://www.linkedin.com/in/t011-big-$_\n" }
-               1 .. 3000)
+. CORE::join('', map { "Big$_,\"Row, $_\",https://www.linkedin.com/in/t011-big-$_\n" }
+                     1 .. 3000)
 --- more_headers eval
 "$::agent\nContent-Type: text/csv"
+--- timeout: 60
 --- response_body_like chomp
 ^(?=.*"imported": 3000,)(?=.*"duplicates": 0,)(?=.*"invalid": 0,)
 --- no_error_log
