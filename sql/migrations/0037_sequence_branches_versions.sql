@@ -212,14 +212,16 @@ BEGIN
                              WITH ORDINALITY AS e (s, n)
     LOOP
         v_at := format('steps[%s]', v_index);
-        IF jsonb_typeof(v_step) = 'object' AND v_step ? 'branch' THEN
+        IF v_index = 0 AND jsonb_typeof(v_step) = 'object'
+           AND v_step ? 'branch'
+        THEN
+            v_errors := v_errors || jsonb_build_object(v_at || '.branch',
+                'the first step is the main path''s invite');
+            v_step := v_step - 'branch';
+        ELSIF jsonb_typeof(v_step) = 'object' AND v_step ? 'branch' THEN
             IF v_step -> 'branch' IS DISTINCT FROM '"not_accepted"' THEN
                 v_errors := v_errors || jsonb_build_object(
                     v_at || '.branch', 'must be "not_accepted"');
-            ELSIF v_index = 0 THEN
-                v_errors := v_errors || jsonb_build_object(
-                    v_at || '.branch',
-                    'the first step is the main path''s invite');
             END IF;
             v_branch := v_branch || jsonb_build_array(v_step - 'branch');
             v_branch_at := v_branch_at || v_index;
