@@ -295,7 +295,7 @@ COMMENT ON FUNCTION liauto.lead_ready_for(text, integer) IS
 ALTER TABLE liauto.actions
     DROP CONSTRAINT actions_kind_step_check,
     ADD CONSTRAINT actions_kind_step_check
-        CHECK (kind IN ('invite', 'reply') OR step_index > 0);
+        CHECK (kind IN ('invite', 'reply') OR step_index <> 0);
 
 CREATE FUNCTION liauto.action_from_step() RETURNS trigger
 LANGUAGE plpgsql AS $$
