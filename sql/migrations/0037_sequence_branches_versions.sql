@@ -292,6 +292,30 @@ COMMENT ON FUNCTION liauto.lead_ready_for(text, integer) IS
     'withdrawal), messages only once an invite was accepted. A connected '
     'lead never sits on a step of another path (liauto.lead_end_of_path).';
 
+-- The note fallback (0028) holds for the branch's invite too: once the
+-- provider refused this lead's note, its invites go without one (else the
+-- branch's invite would be refused, rescheduled and refused again).
+CREATE OR REPLACE FUNCTION liauto.action_payload(
+    p_lead liauto.leads, p_campaign liauto.campaigns,
+    p_account liauto.linkedin_accounts, p_step integer)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT liauto.variant_payload(p_lead, p_campaign, p_account, p_step)
+           || CASE WHEN p_campaign.sequence -> p_step ->> 'type' = 'invite'
+                        AND p_lead.invite_note_dropped IS NOT NULL
+                   THEN jsonb_build_object(
+                            'template', NULL,
+                            'note_dropped', p_lead.invite_note_dropped)
+                   ELSE '{}' END
+$$;
+
+COMMENT ON FUNCTION liauto.action_payload(liauto.leads, liauto.campaigns,
+                                          liauto.linkedin_accounts, integer)
+    IS 'liauto.variant_payload; an invite (step 0 or the not_accepted '
+       'branch''s) of a lead whose note the provider refused (and the '
+       'campaign sends without) has no template and says why in '
+       'note_dropped.';
+
 ALTER TABLE liauto.actions
     DROP CONSTRAINT actions_kind_step_check,
     ADD CONSTRAINT actions_kind_step_check

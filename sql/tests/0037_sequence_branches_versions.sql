@@ -6,7 +6,7 @@
 -- leads and planned actions; "then": "end"; the versions endpoint.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(40);
+SELECT plan(41);
 
 \ir lib/api_calls.sql
 
@@ -224,6 +224,19 @@ SELECT is((SELECT array_agg(kind || ' ' || step_index || ' '
            FROM liauto.actions WHERE status = 'scheduled'),
           '{"invite 2 v2 again","invite 2 v2 again"}',
           'the branch''s invite is an invite at index 2, from version 2');
+UPDATE liauto.leads SET invite_note_dropped = 'too_many_characters'
+WHERE id = pg_temp.lead(3);
+SELECT is((SELECT liauto.action_payload(l, c, a, 2) - 'vars'
+                  - 'unipile_account_id' - 'public_identifier'
+           FROM liauto.leads AS l, liauto.campaigns AS c,
+                liauto.linkedin_accounts AS a
+           WHERE l.id = pg_temp.lead(3) AND c.id = l.campaign_id
+             AND a.id = c.linkedin_account_id),
+          '{"template": null, "member_id": null, "profile_url": null,
+            "provider_id": null, "note_dropped": "too_many_characters",
+            "conversation_id": null}',
+          'a lead whose note was refused gets the branch''s invite without '
+          'one too');
 SELECT pg_temp.sent(2);
 UPDATE liauto.leads SET status = 'connected' WHERE id = pg_temp.lead(2);
 SELECT liauto.shift_clock('1 day');
