@@ -5,7 +5,9 @@
 # branch" (a second invite with its own note 15 working days later). Ann
 # accepts and follows the main path; Bob and Cid do not and are withdrawn
 # one a day (the account's withdraw cap is 1), then get the branch's
-# invite. The sequence is edited while they wait: version 2's texts are
+# invite. On a premium account, a second campaign's branch is an InMail:
+# Dan, who never accepts, gets it the day after his invitation is
+# withdrawn. The sequence is edited while they wait: version 2's texts are
 # what the simulator receives, and the lead events keep the version each
 # step was planned from. Invalid conditions are refused per step.
 use Test::Nginx::Socket 'no_plan';
@@ -32,6 +34,7 @@ our $dsn = $ENV{TEST_NGINX_LIAUTO_DSN};
 our $tmp = File::Temp::tempdir(CLEANUP => 1);
 our $log = "$tmp/worker.log";
 our $sender = 't082-sender';
+our $premium = 't082-premium';
 our $worker_pid;
 
 sub main::psql_value {
@@ -56,20 +59,21 @@ sub main::move_clock {
 }
 
 sub main::invitations {
-    my $slug = shift;
+    my ($slug, $account) = @_;
     my $provider = main::psql_value("SELECT provider_id FROM liauto.leads"
                                     . " WHERE public_identifier = '$slug'");
     return [] unless $provider;
-    return sim_control('GET', "invitations?account_id=$sender"
+    return sim_control('GET', "invitations?account_id="
+                              . ($account // $sender)
                               . "&provider_id=$provider")->{invitations};
 }
 
 # "STATUS note" of each invitation to the lead, oldest first
 sub main::invited {
-    my $slug = shift;
+    my ($slug, $account) = @_;
     return join ', ', map { "$_->{status} " . ($_->{message} // '-') }
                       sort { $a->{created_ms} <=> $b->{created_ms} }
-                      @{ main::invitations($slug) };
+                      @{ main::invitations($slug, $account) };
 }
 
 sub main::withdrawn {
@@ -84,12 +88,15 @@ build_worker();
 start_simulator();
 sim_control('POST', 'config', { auto_people => JSON::PP::true });
 sim_control('POST', 'accounts', { id => $sender, name => 'Sender' });
+sim_control('POST', 'accounts', { id => $premium, name => 'Premium',
+                                  premium => JSON::PP::true });
 
 our ($agent_id, $client_id, $account_id, $campaign_id)
     = split /\|/, main::psql_value(<<"_SQL_");
-DELETE FROM liauto.campaigns WHERE name = 't082 campaign';
+DELETE FROM liauto.campaigns WHERE name LIKE 't082 %';
 DELETE FROM liauto.users WHERE email LIKE '%\@t082.test';
-DELETE FROM liauto.linkedin_accounts WHERE unipile_account_id = '$sender';
+DELETE FROM liauto.linkedin_accounts
+WHERE unipile_account_id IN ('$sender', '$premium');
 DELETE FROM liauto.clients WHERE name = 't082 client';
 UPDATE liauto.settings SET value = 'false' WHERE key = 'scheduler_paused';
 WITH c AS (INSERT INTO liauto.clients (name) VALUES ('t082 client')
@@ -115,6 +122,29 @@ SELECT (SELECT id FROM u) || '|' || (SELECT id FROM c) || '|'
 _SQL_
 die "fixtures failed" unless $campaign_id;
 main::move_clock("liauto.set_clock('2026-11-30 10:00 Europe/Paris')");  # Monday
+
+# the InMail campaign, active from Monday, and Dan
+our $inmail_campaign = main::psql_value(<<"_SQL_");
+WITH a AS (INSERT INTO liauto.linkedin_accounts
+               (client_id, name, unipile_account_id, timezone,
+                spacing_min_seconds, spacing_max_seconds)
+           VALUES ('$client_id', 'Premium', '$premium', 'Europe/Paris', 0, 0)
+           RETURNING id)
+INSERT INTO liauto.campaigns (client_id, linkedin_account_id, name, status,
+                              timezone, working_hours_start,
+                              working_hours_end, started_at, sequence)
+SELECT '$client_id', a.id, 't082 inmail', 'active', 'Europe/Paris', '08:00',
+       '20:00', liauto.now(),
+       '[{"type": "invite", "note": "Hi {{first_name}}", "delay_days": 0,
+          "if_not_accepted": {"after_days": 2, "then": "branch"}},
+         {"type": "inmail", "text": "v1 inmail to {{first_name}}",
+          "delay_days": 1, "branch": "not_accepted"}]'
+FROM a RETURNING id
+_SQL_
+sim_api('GET', "users/dan-t082?account_id=$premium");
+main::psql_value("INSERT INTO liauto.leads (client_id, campaign_id,"
+                 . " first_name, public_identifier) VALUES ('$client_id',"
+                 . " '$inmail_campaign', 'Dan', 'dan-t082')");
 
 # Ann, Bob and Cid (the simulator makes them up on this first lookup)
 our %lead;
@@ -207,8 +237,9 @@ $::worker_pid = main::start_worker({ LIAUTO_DATABASE_URL => $::dsn,
 Test::More::ok(main::wait_until(20, sub {
         main::invited('ann-t082') eq 'PENDING v1 hello Ann'
         && main::invited('bob-t082') eq 'PENDING v1 hello Bob'
-        && main::invited('cid-t082') eq 'PENDING v1 hello Cid' }),
-    'three invitations with the version 1 note') or Test::More::diag(main::slurp($::log));
+        && main::invited('cid-t082') eq 'PENDING v1 hello Cid'
+        && main::invited('dan-t082', $::premium) eq 'PENDING Hi Dan' }),
+    'three invitations with the version 1 note, and Dan\'s') or Test::More::diag(main::slurp($::log));
 my ($inv) = @{ main::invitations('ann-t082') };
 main::sim_control('POST', "invitations/$inv->{id}/accept", {});
 main::psql_value("SELECT status FROM api.admin_sync_relations("
@@ -288,6 +319,21 @@ Test::More::is(main::withdrawn(), 1, 'and no more today: the cap is 1');
 main::move_clock("liauto.shift_clock('1 day')");           # Thursday
 Test::More::ok(main::wait_until(20, sub { main::withdrawn() == 2 }),
     'the second invitation is withdrawn the next day') or Test::More::diag(main::slurp($::log));
+my $dan = main::psql_value("SELECT provider_id FROM liauto.leads"
+                           . " WHERE public_identifier = 'dan-t082'");
+Test::More::ok(main::wait_until(20, sub {
+        main::psql_value("SELECT status FROM liauto.leads"
+                         . " WHERE public_identifier = 'dan-t082'")
+        eq 'completed' }),
+    'Dan, withdrawn on Wednesday, got the InMail branch on Thursday')
+    or Test::More::diag(scalar main::slurp($::log));
+Test::More::is(join(',', map { "$_->{origin}: $_->{text}" }
+        @{ main::sim_control('GET', "messages?account_id=$::premium"
+                                    . "&person_id=$dan")->{messages} }),
+    'inmail: v1 inmail to Dan',
+    'the simulator received one InMail (no connection needed)');
+Test::More::is(main::invited('dan-t082', $::premium), 'WITHDRAWN Hi Dan',
+    'his invitation was withdrawn first');
 main::move_clock("liauto.shift_clock('21 days')");
 Test::More::ok(main::wait_until(20, sub {
         main::invited('bob-t082') eq 'WITHDRAWN v1 hello Bob, PENDING v2 again'

@@ -106,14 +106,14 @@ RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT s IS NOT NULL
            AND (s ->> 'branch') IS NOT DISTINCT FROM p_branch
-           AND (p_status <> 'pending' OR s ->> 'type' = 'invite')
+           AND (p_status <> 'pending' OR s ->> 'type' IN ('invite', 'inmail'))
     FROM (SELECT p_steps -> p_step AS s) AS x
 $$;
 
 COMMENT ON FUNCTION liauto.step_fits(jsonb, integer, text, text) IS
     'Whether step p_step is one a lead on path p_branch (NULL: main) in '
-    'status p_status may get: a step of its own path, an invite while '
-    'pending.';
+    'status p_status may get: a step of its own path, an invite (or the '
+    'branch''s InMail) while pending.';
 
 CREATE FUNCTION liauto.not_accepted_rule(p_steps jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -190,6 +190,35 @@ COMMENT ON FUNCTION liauto.condition_errors(jsonb, boolean) IS
     'with after_days (1..365) and then ("end", or "branch" when the '
     'sequence has branch steps).';
 
+-- The branch is a path of its own: a second invite then messages, or one
+-- InMail (checked like a message: text, delay, variants), after which
+-- LinkedIn allows nothing until the person replies.
+CREATE FUNCTION liauto.branch_errors(p_branch jsonb, p_indexes integer[])
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT CASE
+        WHEN p_branch #>> '{0,type}' IS DISTINCT FROM 'inmail'
+            THEN liauto.renumber_step_errors(liauto.path_errors(p_branch),
+                                             p_indexes)
+        ELSE liauto.renumber_step_errors(
+                 liauto.path_errors(jsonb_build_array(
+                     '{"type": "invite", "delay_days": 0}'::jsonb,
+                     (p_branch -> 0) || '{"type": "message"}')),
+                 ARRAY[NULL, p_indexes[1]]::integer[])
+             || coalesce((SELECT jsonb_object_agg(
+                              format('steps[%s]', p_indexes[k]),
+                              'nothing follows an InMail in the branch '
+                              '(LinkedIn waits for a reply)')
+                          FROM generate_subscripts(p_indexes, 1) AS k
+                          WHERE k > 1), '{}')
+    END
+$$;
+
+COMMENT ON FUNCTION liauto.branch_errors(jsonb, integer[]) IS
+    'Field errors of the not_accepted branch''s steps (p_indexes: their '
+    'indexes in the sequence): a second invite then messages, or a '
+    'single InMail with a text.';
+
 CREATE FUNCTION liauto.sequence_errors(p_steps jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -253,8 +282,7 @@ BEGIN
                 'a branch needs steps[0].if_not_accepted with "then": '
                 '"branch"');
         END IF;
-        v_errors := v_errors || liauto.renumber_step_errors(
-            liauto.path_errors(v_branch), v_branch_at);
+        v_errors := v_errors || liauto.branch_errors(v_branch, v_branch_at);
     END IF;
 
     RETURN liauto.renumber_step_errors(liauto.path_errors(v_main),
@@ -306,6 +334,8 @@ LANGUAGE sql STABLE AS $$
                    THEN jsonb_build_object(
                             'template', NULL,
                             'note_dropped', p_lead.invite_note_dropped)
+                   WHEN p_campaign.sequence -> p_step ->> 'type' = 'inmail'
+                   THEN '{"inmail": true}'
                    ELSE '{}' END
 $$;
 
@@ -314,7 +344,8 @@ COMMENT ON FUNCTION liauto.action_payload(liauto.leads, liauto.campaigns,
     IS 'liauto.variant_payload; an invite (step 0 or the not_accepted '
        'branch''s) of a lead whose note the provider refused (and the '
        'campaign sends without) has no template and says why in '
-       'note_dropped.';
+       'note_dropped; the branch''s InMail says "inmail": true (the '
+       'worker sends it with linkedin[inmail]=true).';
 
 ALTER TABLE liauto.actions
     DROP CONSTRAINT actions_kind_step_check,

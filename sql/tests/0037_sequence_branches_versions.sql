@@ -6,7 +6,7 @@
 -- leads and planned actions; "then": "end"; the versions endpoint.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(41);
+SELECT plan(45);
 
 \ir lib/api_calls.sql
 
@@ -352,6 +352,44 @@ SELECT is((SELECT l.status || ' ' || l.error_reason || ' '
            WHERE l.id = pg_temp.lead(9)),
           'withdrawn invitation withdrawn after 3 days without acceptance end',
           'the lead ends withdrawn, its event says "then": "end"');
+
+
+-- an InMail as the branch ------------------------------------------------
+SELECT is(liauto.sequence_errors(
+              '[{"type": "invite", "delay_days": 0,
+                 "if_not_accepted": {"after_days": 3, "then": "branch"}},
+                {"type": "inmail", "delay_days": 1, "branch": "not_accepted",
+                 "text": "Hi {{first_name|there}}, one question"}]'),
+          '{}', 'InMail: the branch may be one InMail');
+SELECT is(liauto.sequence_errors(
+              '[{"type": "invite", "delay_days": 0,
+                 "if_not_accepted": {"after_days": 3, "then": "branch"}},
+                {"type": "inmail", "delay_days": 1, "branch": "not_accepted"},
+                {"type": "message", "text": "x", "delay_days": 1,
+                 "branch": "not_accepted"},
+                {"type": "inmail", "text": "x", "delay_days": 1}]'),
+          '{"steps[1].text": "required: a non-empty string",
+            "steps[2]": "nothing follows an InMail in the branch (LinkedIn waits for a reply)",
+            "steps[3]": "main steps come before the not_accepted branch''s steps",
+            "steps[3].type": "steps after the first must be \"message\""}',
+          'InMail: it needs a text, nothing follows it, only in the branch');
+SELECT is(pg_temp.put(3,
+              '[{"type": "invite", "delay_days": 0,
+                 "if_not_accepted": {"after_days": 3, "then": "branch"}},
+                {"type": "inmail", "text": "Hello by InMail", "delay_days": 1,
+                 "branch": "not_accepted"}]') #> '{body,version}',
+          '2', 'InMail: campaign 3''s version 2');
+SELECT is((SELECT (liauto.action_payload(l, c, a, 1) ->> 'inmail') || ' '
+                  || (liauto.action_payload(l, c, a, 1) ->> 'template')
+                  || ' ' || liauto.step_fits(c.sequence, 1, 'not_accepted',
+                                             'pending')
+           FROM liauto.leads AS l, liauto.campaigns AS c,
+                liauto.linkedin_accounts AS a
+           WHERE l.id = pg_temp.lead(9) AND c.id = l.campaign_id
+             AND a.id = c.linkedin_account_id),
+          'true Hello by InMail true',
+          'InMail: a pending lead of the branch may get it; the payload '
+          'tells the worker to send it as an InMail');
 
 
 -- versions endpoint ------------------------------------------------------
