@@ -7,7 +7,9 @@
 -- ends (withdrawn) or takes the not_accepted branch: the steps marked
 -- {"branch": "not_accepted"}, listed after the main steps, which a sender
 -- without a connection can run: a second invite (its own note, its delay
--- counted from the withdrawal), then messages once that one is accepted.
+-- counted from the withdrawal), then messages once that one is accepted;
+-- or one InMail (premium accounts; the worker sends it with
+-- linkedin[inmail]=true).
 -- A lead in the branch is pending again at the branch's first index
 -- (leads.branch says it took the branch), so engine.plan_due, which reads
 -- c.sequence -> current_step, plans it unchanged; the action's kind comes
