@@ -163,6 +163,10 @@ static ngx_liauto_route_t  ngx_liauto_routes[] = {
       ngx_liauto_api_call, NGX_LIAUTO_ROUTE_BODY, NGX_LIAUTO_ROLE_AGENT,
       NGX_LIAUTO_SQL("api.campaigns_sequence_put") },
 
+    { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/sequence/versions"),
+      ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
+      NGX_LIAUTO_SQL("api.campaigns_sequence_versions") },
+
     { NGX_HTTP_GET, ngx_string("/api/v1/campaigns/{id}/status"),
       ngx_liauto_api_call, 0, NGX_LIAUTO_ROLE_VIEWER,
       NGX_LIAUTO_SQL("api.campaigns_status") },

@@ -294,11 +294,9 @@ is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
                    delay_minutes => 90 } ] })], [],
     'validator: a sequence with a null note and minute delays passes');
 
-is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
-    { steps => [ { type => 'invite', delay_days => 0, note => 'x' },
-                 { type => 'message', text => 'x', delay_days => 1,
-                   delay_minutes => 1 } ] })],
-    ['/steps/1: matches 2 of oneOf, must match one'],
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/MessageStep' },
+    { type => 'message', text => 'x', delay_days => 1, delay_minutes => 1 })],
+    ['/: matches 2 of oneOf, must match one'],
     'validator: both delay_days and delay_minutes is reported (oneOf)');
 
 is_deeply([validate_schema({ '$ref' => '#/components/schemas/SequenceInput' },
@@ -326,12 +324,10 @@ is_deeply([validate_schema({ type => 'array', contains => {} }, [])],
           ["/: the validator does not know the schema keyword 'contains'"],
           'validator: an unsupported keyword fails instead of passing');
 
-is_deeply([validate_schema({ '$ref' => '#/components/schemas/Sequence' },
-    { steps => [ { type => 'invite', delay_days => 0,
-                   variants => ['a', 'b'] },
-                 { type => 'message', text => 'x', delay_days => 1,
-                   variants => ['c', 'd'] } ] })],
-    ['/steps/1: matches the schema under "not"'],
+is_deeply([validate_schema({ '$ref' => '#/components/schemas/MessageStep' },
+    { type => 'message', text => 'x', delay_days => 1,
+      variants => ['c', 'd'] })],
+    ['/: matches the schema under "not"'],
     'validator: "not" refuses a text and variants together');
 
 
@@ -671,6 +667,22 @@ if ($camp) {
             { type => 'invite', variants => ['Hi {{first_name}}', 'Hello'],
               delay_days => 0 } ] });
     main::api_when_served('GET', "$c/sequence", 200, token => $t);
+    main::api_when_served('PUT', "$c/sequence", 200, token => $t,
+        json => { steps => [
+            { type => 'invite', note => undef, delay_days => 0,
+              if_not_accepted => { after_days => 14, then => 'branch' } },
+            { type => 'message', text => 'Thanks', delay_days => 1 },
+            { type => 'invite', note => 'Again', delay_days => 15,
+              branch => 'not_accepted' },
+            { type => 'message', text => 'Glad', delay_days => 1,
+              branch => 'not_accepted' } ] });
+    main::api_when_served('PUT', "$c/sequence", 200, token => $t,
+        json => { steps => [
+            { type => 'invite', note => undef, delay_days => 0,
+              if_not_accepted => { after_days => 14, then => 'branch' } },
+            { type => 'inmail', text => 'Hello', delay_days => 1,
+              branch => 'not_accepted' } ] });
+    main::api_when_served('GET', "$c/sequence/versions", 200, token => $t);
     main::api_when_served('GET', "$c/analytics/variants", 200, token => $t);
 
     my $lead = main::id_of(main::api_when_served('POST', '/api/v1/leads',

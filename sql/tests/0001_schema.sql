@@ -41,33 +41,36 @@ SELECT columns_are('liauto', 'linkedin_accounts',  -- spacing..: 0011,
           'warmup_start_percent', 'warmup_started_on',
           'daily_withdraw_limit']);
 SELECT columns_are('liauto', 'campaigns',  -- stop_company..: 0025-0026,
-                                            -- holidays..: 0035
+                                            -- holidays..: 0035,
+                                            -- sequence_version: 0037
     ARRAY['id', 'client_id', 'linkedin_account_id', 'name', 'status',
           'timezone', 'working_hours_start', 'working_hours_end',
           'working_days', 'sequence', 'started_at', 'paused_at',
           'created_at', 'updated_at', 'stop_company_on_reply',
           'company_daily_invite_cap', 'auto_withdraw_days',
           'note_fallback', 'variant_seed', 'holidays',
-          'holiday_calendar']);
+          'holiday_calendar', 'sequence_version']);
 SELECT columns_are('liauto', 'leads',  -- next_due_at: 0020, invite_note..: 0028,
-                                        -- sender_account_id: 0036
+                                        -- sender_account_id: 0036,
+                                        -- branch: 0037
     ARRAY['id', 'client_id', 'campaign_id', 'first_name', 'last_name',
           'company', 'title', 'email', 'public_identifier', 'provider_id',
           'member_id', 'profile_url', 'custom_fields', 'status',
           'error_reason', 'current_step', 'last_step_sent_at',
           'conversation_id', 'created_at', 'updated_at', 'next_due_at',
-          'invite_note_dropped', 'sender_account_id']);
+          'invite_note_dropped', 'sender_account_id', 'branch']);
 SELECT columns_are('liauto', 'events',
     ARRAY['id', 'client_id', 'lead_id', 'campaign_id', 'account_id', 'type',
           'occurred_at', 'meta', 'external_id', 'created_at']);
 SELECT columns_are('liauto', 'rate_usage',
     ARRAY['account_id', 'day', 'invites', 'messages', 'created_at',
           'updated_at']);
-SELECT columns_are('liauto', 'actions',
+SELECT columns_are('liauto', 'actions',  -- sequence_version: 0037
     ARRAY['id', 'client_id', 'lead_id', 'campaign_id', 'account_id', 'kind',
           'step_index', 'status', 'due_at', 'attempts', 'lease_expires_at',
           'claim_token', 'claimed_by', 'claimed_at', 'external_id',
-          'last_error', 'payload', 'created_at', 'updated_at']);
+          'last_error', 'payload', 'created_at', 'updated_at',
+          'sequence_version']);
 SELECT columns_are('liauto', 'webhook_events',  -- outcome..: 0017
     ARRAY['id', 'source', 'delivery_key', 'body', 'headers', 'received_at',
           'processed_at', 'processing_error', 'attempts', 'created_at',

@@ -106,7 +106,8 @@ SELECT is((SELECT to_jsonb(l) - '{id,created_at,updated_at,client_id,'
                                  'conversation_id,last_step_sent_at,'
                                  'sender_account_id,'
                                  'error_reason,current_step,'
-                                 'next_due_at,invite_note_dropped}'::text[]
+                                 'next_due_at,invite_note_dropped,'
+                                 'branch}'::text[]
            FROM liauto.leads AS l WHERE public_identifier = 'ann-lee'),
           '{"first_name": "Ann", "last_name": "Lee",
             "company": "Acme, Inc.", "title": "CEO",

@@ -88,6 +88,7 @@ struct engine_action_s {
     inflight_item_t   done_node;       /* in engine.done, once it ended */
     action_mode_t     mode;
     int               is_invite;
+    int               is_inmail;       /* a message to a non-connection */
     int               is_relation;     /* the profile says connected */
     int               profile_unsaved; /* member_urn not stored yet */
     unsigned          attempts;
@@ -196,6 +197,7 @@ action_from_row(engine_t *e, PGresult *res, int row, action_mode_t mode)
     a->attempts = (unsigned) atoi(PQgetvalue(res, row, ACOL_ATTEMPTS));
 
     a->payload = json_loads(PQgetvalue(res, row, ACOL_PAYLOAD), 0, &jerr);
+    a->is_inmail = json_is_true(json_object_get(a->payload, "inmail"));
     a->account_id = payload_string(a->payload, "unipile_account_id");
     a->provider_id = dup_or_null(payload_string(a->payload, "provider_id"));
     a->chat_id = dup_or_null(payload_string(a->payload, "conversation_id"));
@@ -587,6 +589,10 @@ action_send_now(engine_action_t *a)
     } else if (a->chat_id != NULL) {
         rc = unipile_send_message(e->unipile, a->chat_id, a->text,
                                   a->account_id, action_on_sent, a);
+
+    } else if (a->is_inmail) {
+        rc = unipile_start_inmail(e->unipile, a->account_id, a->provider_id,
+                                  a->text, action_on_sent, a);
 
     } else {
         rc = unipile_start_chat(e->unipile, a->account_id, a->provider_id,

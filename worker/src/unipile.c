@@ -7,7 +7,7 @@
 #include "unipile.h"
 
 #define UNIPILE_PAGE_LIMIT  100        /* every list route allows 100 */
-#define UNIPILE_MAX_FORM    4
+#define UNIPILE_MAX_FORM    5       /* an InMail: 4 parts + linkedin[inmail] */
 
 /* ---- classification ---------------------------------------------- */
 
@@ -64,6 +64,8 @@ static const unipile_rule_t  rules[] = {
       "this person cannot be invited again within 24 hours" },
     { 422, "invalid_message", UNIPILE_FINAL_LEAD,
       "LinkedIn rejects the message" },
+    { 422, "not_allowed_inmail", UNIPILE_FINAL_LEAD,
+      "the account may not send InMails (not premium)" },
     { 422, NULL, UNIPILE_FINAL_LEAD,
       "LinkedIn refused the action for this person" },
 
@@ -1205,10 +1207,10 @@ unipile_find_sent_invitation(unipile_t *u, const char *account_id,
 }
 
 
-int
-unipile_start_chat(unipile_t *u, const char *account_id,
-    const char *provider_id, const char *text, unipile_done_pt done,
-    void *data)
+/* A new 1:1 chat; an InMail (premium accounts) reaches a non-connection. */
+static int
+start_chat(unipile_t *u, const char *account_id, const char *provider_id,
+    const char *text, int inmail, unipile_done_pt done, void *data)
 {
     unipile_call_t  *call;
 
@@ -1224,7 +1226,27 @@ unipile_start_chat(unipile_t *u, const char *account_id,
                        call_form(call, "account_id", account_id)
                        | call_form(call, "attendees_ids", provider_id)
                        | call_form(call, "text", text)
-                       | call_form(call, "linkedin[api]", "classic"));
+                       | call_form(call, "linkedin[api]", "classic")
+                       | (inmail ? call_form(call, "linkedin[inmail]", "true")
+                                 : 0));
+}
+
+
+int
+unipile_start_chat(unipile_t *u, const char *account_id,
+    const char *provider_id, const char *text, unipile_done_pt done,
+    void *data)
+{
+    return start_chat(u, account_id, provider_id, text, 0, done, data);
+}
+
+
+int
+unipile_start_inmail(unipile_t *u, const char *account_id,
+    const char *provider_id, const char *text, unipile_done_pt done,
+    void *data)
+{
+    return start_chat(u, account_id, provider_id, text, 1, done, data);
 }
 
 

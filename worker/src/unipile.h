@@ -207,6 +207,11 @@ int unipile_find_sent_invitation(unipile_t *u, const char *account_id,
 int unipile_start_chat(unipile_t *u, const char *account_id,
     const char *provider_id, const char *text, unipile_done_pt done,
     void *data);
+/* The same with linkedin[inmail]=true: an InMail, which needs no
+ * connection (premium accounts, InMail credits). */
+int unipile_start_inmail(unipile_t *u, const char *account_id,
+    const char *provider_id, const char *text, unipile_done_pt done,
+    void *data);
 int unipile_send_message(unipile_t *u, const char *chat_id,
     const char *text, const char *account_id, unipile_done_pt done,
     void *data);

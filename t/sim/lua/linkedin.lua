@@ -44,6 +44,7 @@ function _M.create_account(o)
         public_identifier = o.public_identifier or "sim-sender",
         attendee_id = ids.unipile(),
         weekly_invite_cap = o.weekly_invite_cap or 200,
+        premium = o.premium == true,
         created_at = ids.iso(),
     })
 end
@@ -360,8 +361,8 @@ local function maybe_auto_reply(a, p)
 end
 
 -- a message sent through the API (first one or into an existing chat)
-function _M.send_message(a, p, text)
-    local m, chat = add_message(a, p, text, true, "api")
+function _M.send_message(a, p, text, origin)
+    local m, chat = add_message(a, p, text, true, origin or "api")
     maybe_auto_reply(a, p)
     return m, chat
 end

@@ -320,12 +320,20 @@ local function start_chat()
     if not p then
         return fail(404, "resource_not_found", "User not found")
     end
-    if not linkedin.relation(a.id, p.provider_id) then
+    -- an InMail reaches a person without a connection, from a premium
+    -- account only
+    local inmail = multipart.first(fields, "linkedin[inmail]") == "true"
+    if inmail and not a.premium then
+        return fail(422, "not_allowed_inmail", "InMail not allowed",
+                    "This account cannot send InMails")
+    end
+    if not inmail and not linkedin.relation(a.id, p.provider_id) then
         return fail(422, "no_connection_with_recipient",
                     "Recipient cannot be reached",
                     "The recipient appears not to be first degree connection")
     end
-    local m, chat = linkedin.send_message(a, p, text)
+    local m, chat = linkedin.send_message(a, p, text,
+                                          inmail and "inmail" or "api")
     return send(201, { object = "ChatStarted", chat_id = chat.id,
                        message_id = m.id })
 end
