@@ -33,6 +33,31 @@ SELECT '00000000-0000-0000-0020-c00000000002',
        '00000000-0000-0000-0020-ca0000000002', 'claim-' || n, '2026-11-20Z'
 FROM generate_series(1, 3) AS n;
 SELECT engine.plan_due(10);
+-- Other accounts' scheduled actions (the accounts out of ok: nothing to
+-- claim there), and statistics that know of them: the plan must not
+-- depend on what earlier test files left behind.
+INSERT INTO liauto.linkedin_accounts (id, client_id, name, unipile_account_id,
+                                      status)
+SELECT ('00000000-0000-0000-0021-' || lpad(n::text, 12, '0'))::uuid,
+       '00000000-0000-0000-0020-c00000000002', 'other ' || n, 'claim-o' || n,
+       'credentials'
+FROM generate_series(1, 20) AS n;
+WITH l AS (
+    INSERT INTO liauto.leads (client_id, campaign_id, public_identifier)
+    SELECT '00000000-0000-0000-0020-c00000000002',
+           '00000000-0000-0000-0020-ca0000000002', 'claim-other-' || n
+    FROM generate_series(1, 2000) AS n
+    RETURNING id, public_identifier)
+INSERT INTO liauto.actions (client_id, lead_id, campaign_id, account_id, kind,
+                            step_index, due_at)
+SELECT '00000000-0000-0000-0020-c00000000002', l.id,
+       '00000000-0000-0000-0020-ca0000000002',
+       ('00000000-0000-0000-0021-'
+        || lpad((1 + substr(l.public_identifier, 13)::integer % 20)::text,
+                12, '0'))::uuid,
+       'invite', 0, '2026-11-24 08:00Z'
+FROM l;
+ANALYZE liauto.actions;
 
 CREATE FUNCTION pg_temp.plan_of(p_sql text) RETURNS text
 LANGUAGE plpgsql AS $$
