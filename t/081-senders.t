@@ -153,13 +153,16 @@ sub main::invites_used {
 }
 
 END {
+    my $status = $?;
     stop_worker($worker, 'TERM', 10) if $worker;
     # the shared database's clock back to real time for the next files,
     # and nothing of this file left for their workers to send
     system('psql', '-qAtX', '-d', $dsn, '-c',
-           "UPDATE liauto.campaigns SET status = 'paused'"
+           "UPDATE liauto.campaigns SET status = 'paused',"
+           . " paused_at = liauto.now()"
            . " WHERE name LIKE 't081 %' AND status = 'active';"
            . " SELECT liauto.set_clock(now())");
+    $? = $status;
 }
 
 our $http_config = <<'_EOC_';
