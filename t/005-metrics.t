@@ -134,16 +134,3 @@ GET /t
 --- response_body
 down: 200 0 true
 back: 200 1
-
-
-
-=== TEST 4: a scrape the location's access rules refuse is a 403 envelope
---- http_config eval: $::http_config
---- config
-    location /api/ { liauto_api; }
-    location = /api/v1/metrics { liauto_api; deny all; }
---- request
-GET /api/v1/metrics
---- error_code: 403
---- response_body_like chomp
-^\{"code":"FORBIDDEN","message":"[^"]+","details":\{\}\}$
